@@ -1,0 +1,77 @@
+# -*- coding: utf-8 -*-
+# Copyright: sfdeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller-only: gather every federation host's record and validate the whole layout.
+
+Runs once (run_once). Each host first sets ``__federation_record`` (its role-defaulted
+variables); this plugin reads those records through hostvars, works out each host's
+party from the inventory's groups, and calls module_utils.topology. Nothing touches a
+host: errors are reported before any role changes anything.
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.topology import TopologyError, build_topology
+
+RECORD = '__federation_record'
+SPECIAL_GROUPS = ('all', 'ungrouped')
+
+
+def party_candidates(host, group, groups):
+    """Groups inside the federation group that hold this host: its party, if exactly one."""
+    members = set(groups.get(group, []))
+    found = []
+    for name, hosts in groups.items():
+        if name in SPECIAL_GROUPS or name == group or host not in hosts:
+            continue
+        if hosts and set(hosts) <= members:
+            found.append(name)
+    return found
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(('group', 'mode'))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        group = self._task.args.get('group', 'secretflow')
+        mode = self._task.args.get('mode', 'simulation')
+        groups = task_vars.get('groups', {})
+        hostvars = task_vars.get('hostvars', {})
+        if group not in groups or not groups[group]:
+            raise AnsibleActionFail("federation_group: the inventory has no group '%s' with hosts; "
+                                    "put each party's hosts in a child group of it" % group)
+        records = []
+        absent = []
+        for host in groups[group]:
+            record = hostvars[host].get(RECORD) if host in hostvars else None
+            if record is None:
+                absent.append(host)
+                continue
+            record = dict(record, host=host)
+            if not record.get('party'):
+                candidates = party_candidates(host, group, groups)
+                if len(candidates) == 1:
+                    record['party'] = candidates[0]
+                else:
+                    record['party_candidates'] = candidates
+            records.append(record)
+        if absent:
+            raise AnsibleActionFail(
+                'these federation hosts are not part of this run (unreachable, or excluded by --limit): %s. '
+                'Every host of the federation must take part so its ports and address are known.'
+                % ', '.join(absent))
+        try:
+            topology = build_topology(records, mode)
+        except TopologyError as exc:
+            result['failed'] = True
+            result['errors'] = exc.errors
+            result['msg'] = 'the inventory is inconsistent (nothing was changed):\n- ' + '\n- '.join(exc.errors)
+            return result
+        result['changed'] = False
+        result['topology'] = topology
+        return result

@@ -1,0 +1,128 @@
+# -*- coding: utf-8 -*-
+# Copyright: sfdeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Turn a validated topology (see topology.py) into what SecretFlow's API takes.
+
+Every key SecretFlow reads is named here once, with the version that reads it, because
+the wrong key is silently ignored (SPU's ``listen_addr`` vs ``listen_address``).
+"""
+
+from __future__ import annotations
+
+import re
+
+# SPU link options that sf.SPU(link_desc=...) accepts; anything else is a typo.
+SPU_LINK_OPTIONS = (
+    'connect_retry_times', 'connect_retry_interval_ms', 'recv_timeout_ms', 'http_max_payload_size',
+    'http_timeout_ms', 'throttle_window_size', 'brpc_channel_protocol', 'brpc_channel_connection_type',
+)
+TLS_KEYS = ('cert', 'key', 'ca_cert')
+
+
+class JobConfigError(ValueError):
+    pass
+
+
+def parse_version(version):
+    """'1.11.0b1' -> (1, 11, 0). Unknown or empty -> a version newer than any we know."""
+    numbers = re.findall(r'\d+', str(version or ''))[:3]
+    if not numbers:
+        return (999, 0, 0)
+    return tuple(int(n) for n in numbers + ['0'] * (3 - len(numbers)))
+
+
+def spu_listen_key(secretflow_version):
+    """The cluster_def node key SPU binds to. SecretFlow before 0.8 read ``listen_addr``;
+    every release since reads ``listen_address`` and ignores ``listen_addr`` silently."""
+    return 'listen_addr' if parse_version(secretflow_version) < (0, 8, 0) else 'listen_address'
+
+
+def allowlist_kwargs(secretflow_version, allowed_list):
+    """sf.init keyword arguments that carry the cross-silo deserialization allowlist."""
+    if allowed_list is None:
+        return {}
+    if parse_version(secretflow_version) < (1, 1, 0):
+        return {'cross_silo_serializing_allowed_list': allowed_list}
+    return {'cross_silo_comm_options': {'serializing_allowed_list': allowed_list}}
+
+
+def _endpoint(host, port):
+    return '%s:%d' % (host, port)
+
+
+def spu_cluster_def(topology, protocol='SEMI2K', field='FM128', secretflow_version=None, tls=None):
+    """SPU cluster_def: one node per party, on the party head's SPU port.
+
+    ``tls`` maps party -> {'cert', 'key', 'ca_cert'} paths on that party's head; the same
+    files serve as SPU server and client options (mutual TLS)."""
+    listen_key = spu_listen_key(secretflow_version)
+    nodes = []
+    for party in topology['parties']:
+        info = topology['party_info'][party]
+        node = {
+            'party': party,
+            'address': _endpoint(info['address'], info['spu_port']),
+            listen_key: _endpoint(info['listen_host'], info['spu_port']),
+        }
+        if tls and party in tls:
+            opts = {
+                'certificate_path': tls[party]['cert'],
+                'private_key_path': tls[party]['key'],
+                'ca_file_path': tls[party]['ca_cert'],
+                'verify_depth': 1,
+            }
+            node['tls_opts'] = {'server_ssl_opts': dict(opts), 'client_ssl_opts': dict(opts)}
+        nodes.append(node)
+    return {'nodes': nodes, 'runtime_config': {'protocol': protocol, 'field': field}}
+
+
+def spu_link_desc(options):
+    """Validated SPU link_desc (None when empty)."""
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(SPU_LINK_OPTIONS))
+    if unknown:
+        raise JobConfigError('spu_link_desc: unknown option(s) %s; SPU accepts only %s'
+                             % (', '.join(unknown), ', '.join(SPU_LINK_OPTIONS)))
+    return options or None
+
+
+def cluster_config(topology, self_party):
+    """RayFed cluster_config for production: every party's address, our own listen address."""
+    if self_party not in topology['party_info']:
+        raise JobConfigError('self_party %r is not a party of this federation (%s)'
+                             % (self_party, ', '.join(topology['parties'])))
+    parties = {}
+    for party in topology['parties']:
+        info = topology['party_info'][party]
+        parties[party] = {
+            'address': _endpoint(info['address'], info['rayfed_port']),
+            'listen_addr': _endpoint(info['listen_host'], info['rayfed_port']),
+        }
+    return {'parties': parties, 'self_party': self_party}
+
+
+def init_kwargs(topology, self_party=None, secretflow_version=None, tls_config=None, allowed_list=None,
+                extra=None):
+    """Keyword arguments of sf.init for the topology's mode.
+
+    simulation: one Ray cluster; ``parties`` + the simulation head's GCS address.
+    production: this party's own Ray cluster + RayFed cluster_config (+ TLS, allowlist).
+    """
+    mode = topology['mode']
+    if mode == 'simulation':
+        head = topology['nodes'][topology['simulation_head']]
+        kwargs = {'parties': list(topology['parties']), 'address': head['ray_address']}
+    else:
+        head = topology['nodes'][topology['party_info'][self_party]['head']] \
+            if self_party in topology['party_info'] else None
+        kwargs = {'cluster_config': cluster_config(topology, self_party), 'address': head['ray_address']}
+        if tls_config:
+            missing = [k for k in TLS_KEYS if not tls_config.get(k)]
+            extra_keys = sorted(set(tls_config) - set(TLS_KEYS))
+            if missing or extra_keys:
+                raise JobConfigError('tls_config takes exactly the keys %s (file paths); missing %s, unknown %s'
+                                     % (', '.join(TLS_KEYS), missing or 'none', extra_keys or 'none'))
+            kwargs['tls_config'] = dict((k, tls_config[k]) for k in TLS_KEYS)
+        kwargs.update(allowlist_kwargs(secretflow_version, allowed_list))
+    kwargs.update(extra or {})
+    return kwargs

@@ -1,0 +1,149 @@
+# -*- coding: utf-8 -*-
+# Copyright: sfdeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Start, watch and stop one job driver process on a host.
+
+A job lives in its own directory:  spec.json, job_runner.py, job.log, status.json,
+result.json, pid. The driver runs in a session of its own so that a timeout or a
+failed peer ends it together with everything it started (SIGTERM, then SIGKILL).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+STOP_GRACE_SECONDS = 10
+
+
+def _read_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (IOError, OSError, ValueError):
+        return None
+
+
+def log_tail(path, lines=40, max_bytes=65536):
+    try:
+        with open(path, 'rb') as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            data = f.read().decode('utf-8', 'replace')
+    except (IOError, OSError):
+        return []
+    return data.splitlines()[-lines:]
+
+
+def pid_alive(pid):
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie has exited; it only waits to be reaped.
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().split(')')[-1].split()[0] != 'Z'
+    except (IOError, OSError):
+        return True
+
+
+class JobDir(object):
+    def __init__(self, path):
+        self.path = path
+        self.spec = os.path.join(path, 'spec.json')
+        self.runner = os.path.join(path, 'job_runner.py')
+        self.log = os.path.join(path, 'job.log')
+        self.status = os.path.join(path, 'status.json')
+        self.result = os.path.join(path, 'result.json')
+        self.pidfile = os.path.join(path, 'pid')
+
+    def pid(self):
+        try:
+            with open(self.pidfile) as f:
+                return int(f.read().strip())
+        except (IOError, OSError, ValueError):
+            return None
+
+    def running(self):
+        return pid_alive(self.pid())
+
+    def launch(self, python, runner_source, spec, env=None):
+        """Write the job's files and start its driver detached. Returns the start time."""
+        os.makedirs(self.path, mode=0o700, exist_ok=True)
+        for stale in (self.result, self.status, self.pidfile):
+            if os.path.exists(stale):
+                os.unlink(stale)
+        spec = dict(spec, result_path=self.result, status_path=self.status)
+        with open(self.spec, 'w') as f:
+            json.dump(spec, f, indent=2, sort_keys=True)
+        with open(self.runner, 'w') as f:
+            f.write(runner_source)
+        full_env = dict(os.environ)
+        full_env.update({'RAY_USAGE_STATS_ENABLED': '0', 'PYTHONUNBUFFERED': '1'})
+        full_env.update(env or {})
+        started = time.time()
+        with open(self.log, 'wb') as log:
+            proc = subprocess.Popen(
+                [python, self.runner, self.spec], cwd=self.path, env=full_env,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, close_fds=True)
+        with open(self.pidfile, 'w') as f:
+            f.write(str(proc.pid))
+        self._proc = proc
+        return started
+
+    def _reap(self):
+        proc = getattr(self, '_proc', None)
+        if proc is not None:
+            proc.poll()
+
+    def stop(self):
+        """End the driver's whole session. Returns True if something was running."""
+        pid = self.pid()
+        if not pid_alive(pid):
+            return False
+        for sig, wait in ((signal.SIGTERM, STOP_GRACE_SECONDS), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(pid, sig)
+            except ProcessLookupError:
+                return True
+            deadline = time.time() + wait
+            while time.time() < deadline:
+                self._reap()
+                if not pid_alive(pid):
+                    return True
+                time.sleep(0.2)
+        return True
+
+    def wait(self, deadline, stop_at_deadline=True, poll=0.5):
+        """Wait for the result until ``deadline`` (epoch seconds).
+
+        At the deadline the job is stopped ('timed out'), or left running ('still running')
+        when ``stop_at_deadline`` is false. Returns (result dict or None, reason or None)."""
+        while True:
+            self._reap()
+            result = _read_json(self.result)
+            if result is not None:
+                # The runner writes its result last; let it exit.
+                end = time.time() + 5
+                while self.running() and time.time() < end:
+                    self._reap()
+                    time.sleep(0.1)
+                return result, None
+            if not self.running():
+                return None, 'the job process exited without a result'
+            if time.time() >= deadline:
+                if not stop_at_deadline:
+                    return None, 'still running'
+                self.stop()
+                return None, 'timed out'
+            time.sleep(poll)

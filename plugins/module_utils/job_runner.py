@@ -1,0 +1,113 @@
+# -*- coding: utf-8 -*-
+# Copyright: sfdeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The driver process of a SecretFlow job.
+
+The sf_job module does not import SecretFlow itself (it runs under Ansible's Python).
+It writes this file's source next to a JSON spec and runs it with the SecretFlow
+environment's interpreter:  ``python job_runner.py spec.json``.
+
+The spec holds everything derived from the inventory: the ``sf.init`` keyword
+arguments, the parties, the SPU cluster definition. The user's script only has to
+define ``main(ctx)`` and return something JSON-serialisable.
+
+Kept free of Ansible imports; it must run on the job interpreter's standard library
+plus SecretFlow.
+"""
+
+import importlib.util
+import json
+import os
+import sys
+import time
+import traceback
+
+
+class JobContext(object):
+    """What a job script receives: ready devices and the job's arguments."""
+
+    def __init__(self, sf, spec, pyu, spu):
+        self.sf = sf
+        self.mode = spec['mode']
+        self.parties = list(spec['parties'])
+        self.self_party = spec.get('self_party')
+        self.args = spec.get('args') or {}
+        self.pyu = pyu
+        self.spu = spu
+        self.workdir = os.getcwd()
+
+
+def _load_script(path):
+    spec = importlib.util.spec_from_file_location('sfdeploy_user_job', path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    if not callable(getattr(module, 'main', None)):
+        raise RuntimeError('%s defines no main(ctx) function' % path)
+    # Ray workers cannot import the user's script by name: ship its functions by value.
+    # Ray's vendored cloudpickle is the one that pickles tasks.
+    import ray.cloudpickle
+    ray.cloudpickle.register_pickle_by_value(module)
+    return module
+
+
+def _write(path, payload):
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(payload, f, default=_jsonable)
+    os.replace(tmp, path)
+
+
+def _jsonable(value):
+    # numpy scalars and arrays come back from sf.reveal; make them plain JSON.
+    if hasattr(value, 'tolist'):
+        return value.tolist()
+    if hasattr(value, 'item'):
+        return value.item()
+    return str(value)
+
+
+def run(spec):
+    started = time.time()
+    result = {'party': spec.get('self_party'), 'started': started}
+    _write(spec['status_path'], {'phase': 'starting', 'pid': os.getpid(), 'started': started})
+    module = _load_script(spec['script'])
+
+    import secretflow as sf
+
+    sf.init(**spec['init'])
+    _write(spec['status_path'], {'phase': 'initialized', 'pid': os.getpid(), 'started': started})
+    try:
+        pyu = dict((p, sf.PYU(p)) for p in spec['parties'])
+        spu = None
+        if spec.get('spu'):
+            spu = sf.SPU(spec['spu']['cluster_def'], link_desc=spec['spu'].get('link_desc') or None)
+        ctx = JobContext(sf, spec, pyu, spu)
+        value = module.main(ctx)
+        result['result'] = json.loads(json.dumps(value, default=_jsonable))
+    finally:
+        sf.shutdown()
+    result['finished'] = time.time()
+    return result
+
+
+def main(argv):
+    with open(argv[1]) as f:
+        spec = json.load(f)
+    try:
+        result = run(spec)
+        result['ok'] = True
+        rc = 0
+    except BaseException as exc:  # report everything, including KeyboardInterrupt
+        traceback.print_exc()
+        result = {'ok': False, 'error': '%s: %s' % (type(exc).__name__, exc), 'party': spec.get('self_party')}
+        rc = 1
+    _write(spec['result_path'], result)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Ray and gRPC threads can keep an interpreter alive after shutdown; the job is done.
+    os._exit(rc)
+
+
+if __name__ == '__main__':
+    main(sys.argv)

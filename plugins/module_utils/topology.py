@@ -1,0 +1,281 @@
+# -*- coding: utf-8 -*-
+# Copyright: sfdeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The deployment's topology: who is in which party, who leads it, and every port.
+
+This is the single place that turns the inventory into a validated layout. Roles and
+the job module never compute addresses or ports themselves; they read the result.
+
+Pure Python with no Ansible imports, so it runs in the controller (action plugin),
+on hosts (modules) and in unit tests alike.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+# Every port a SecretFlow node may open, as an offset inside the node's port block.
+# A node's block starts at ``port_base + slot * port_block_size`` where ``slot`` counts
+# the nodes that share the same address (several parties on one machine, the seed's
+# WSL case). Distinct slots therefore never collide, whatever the inventory says.
+PORT_OFFSETS = {
+    'ray_gcs': 0,
+    'ray_node_manager': 1,
+    'ray_object_manager': 2,
+    'ray_client_server': 3,
+    'ray_dashboard_agent_grpc': 4,
+    'ray_dashboard_agent_listen': 5,
+    'ray_metrics_export': 6,
+    'ray_runtime_env_agent': 7,
+    'rayfed': 8,
+    'spu': 9,
+    'ray_dashboard': 10,
+    'ray_dashboard_grpc': 11,
+}
+# Ray worker processes take ports from [min, max]; the range sits at the end of the block.
+WORKER_RANGE_OFFSETS = (100, 999)
+DEFAULT_PORT_BASE = 20000
+DEFAULT_PORT_BLOCK_SIZE = 1000
+MIN_WORKER_PORTS = 16
+
+# Which ports a node opens, by its role. Ray's GCS and client server run on heads only;
+# RayFed and SPU endpoints live on each party's head, where the job's driver runs.
+# The dashboard is off, but Ray 2.9 still runs a minimal dashboard process on heads: pin it
+# too, or two heads on one machine fight over 8265.
+HEAD_ONLY_PORTS = ('ray_gcs', 'ray_client_server', 'ray_dashboard', 'ray_dashboard_grpc')
+PARTY_PORTS = ('rayfed', 'spu')
+RAY_PORTS = tuple(p for p in PORT_OFFSETS if p not in PARTY_PORTS)
+
+MODES = ('simulation', 'production')
+PARTY_NAME_RE = re.compile(r'^[A-Za-z][A-Za-z0-9_]{0,62}$')
+
+
+class TopologyError(Exception):
+    """Raised with every problem found, one line each, so a user fixes them in one go."""
+
+    def __init__(self, errors):
+        self.errors = list(errors)
+        super().__init__('\n'.join(self.errors))
+
+
+def _is_loopback(address):
+    if address in ('localhost',):
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def _port_errors(where, field, value):
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            value = int(str(value), 10)
+        except (TypeError, ValueError):
+            return None, ['%s: %s must be an integer port, got %r' % (where, field, value)]
+    if not 1 <= value <= 65535:
+        return None, ['%s: %s must be between 1 and 65535, got %d' % (where, field, value)]
+    return value, []
+
+
+def assign_ports(slot, port_base=DEFAULT_PORT_BASE, port_block_size=DEFAULT_PORT_BLOCK_SIZE):
+    """Default ports of the node in ``slot`` (0 for the first node on an address)."""
+    start = port_base + slot * port_block_size
+    ports = {name: start + offset for name, offset in PORT_OFFSETS.items()}
+    ports['ray_min_worker'] = start + WORKER_RANGE_OFFSETS[0]
+    ports['ray_max_worker'] = start + min(WORKER_RANGE_OFFSETS[1], port_block_size - 1)
+    return ports
+
+
+def _used_ports(node):
+    """(name, low, high) for every port or range this node actually listens on."""
+    used = []
+    for name in RAY_PORTS:
+        if name in HEAD_ONLY_PORTS and not node['ray_head']:
+            continue
+        used.append((name, node['ports'][name], node['ports'][name]))
+    used.append(('ray_worker_ports', node['ports']['ray_min_worker'], node['ports']['ray_max_worker']))
+    if node['party_head']:
+        for name in PARTY_PORTS:
+            used.append((name, node['ports'][name], node['ports'][name]))
+    return used
+
+
+def build_topology(hosts, mode):
+    """Validate the inventory and return the deployment's layout.
+
+    ``hosts`` is a list, in inventory order, of dicts with keys:
+      host: inventory name; party: party name or None; parties_candidates: list (when
+      the party could not be told); head: True/False/None (explicit ``federation_head``);
+      address: what peers dial; listen_host: where services bind;
+      port_base, port_block_size: ints; ports: {name: explicit override} (may be empty).
+
+    Raises TopologyError listing every problem; nothing is partially returned.
+    """
+    errors = []
+    if mode not in MODES:
+        raise TopologyError(['federation_mode must be one of %s, got %r' % (', '.join(MODES), mode)])
+    if not hosts:
+        raise TopologyError(['the inventory has no hosts in the federation group'])
+
+    parties = []
+    members = {}
+    seen_hosts = set()
+    for h in hosts:
+        name = h['host']
+        if name in seen_hosts:
+            errors.append('%s: listed twice' % name)
+            continue
+        seen_hosts.add(name)
+        party = h.get('party')
+        if not party:
+            candidates = h.get('party_candidates') or []
+            if candidates:
+                errors.append('%s: federation_party is ambiguous, the host is in the groups %s; set '
+                              'federation_party to one of them' % (name, ', '.join(sorted(candidates))))
+            else:
+                errors.append('%s: federation_party is unknown: put the host in exactly one party group '
+                              '(a child group of the federation group) or set federation_party' % name)
+            continue
+        if not PARTY_NAME_RE.match(str(party)):
+            errors.append('%s: federation_party %r is not a valid party name (a letter, then letters, '
+                          'digits or _; at most 63 characters)' % (name, party))
+            continue
+        if party not in members:
+            parties.append(party)
+            members[party] = []
+        members[party].append(h)
+
+    # One head per party: an explicit federation_head wins, else the party's first host.
+    party_heads = {}
+    for party in parties:
+        explicit = [h['host'] for h in members[party] if h.get('head') is True]
+        if len(explicit) > 1:
+            errors.append('party %s: federation_head is true on %d hosts (%s); a party has exactly one head'
+                          % (party, len(explicit), ', '.join(explicit)))
+            continue
+        party_heads[party] = explicit[0] if explicit else members[party][0]['host']
+
+    if errors:
+        raise TopologyError(errors)
+
+    # Addresses: loopback is only valid when every node is on this machine.
+    loopback = [h['host'] for p in parties for h in members[p] if _is_loopback(str(h.get('address') or ''))]
+    for p in parties:
+        for h in members[p]:
+            if not h.get('address'):
+                errors.append('%s: federation_address is empty: set the address peers dial to reach this host'
+                              % h['host'])
+    if loopback and len(loopback) != len(hosts):
+        errors.append('%s: federation_address is a loopback address, which other hosts cannot dial; '
+                      'use an address the peers can reach (loopback works only when every host is this machine)'
+                      % ', '.join(loopback))
+
+    sim_head = party_heads[parties[0]]
+    nodes = {}
+    slots = {}
+    for p in parties:
+        for h in members[p]:
+            name = h['host']
+            where = '%s (party %s)' % (name, p)
+            base, e1 = _port_errors(where, 'federation_port_base', h.get('port_base', DEFAULT_PORT_BASE))
+            block, e2 = _port_errors(where, 'federation_port_block_size',
+                                     h.get('port_block_size', DEFAULT_PORT_BLOCK_SIZE))
+            errors.extend(e1 + e2)
+            if base is None or block is None:
+                continue
+            if block < WORKER_RANGE_OFFSETS[0] + MIN_WORKER_PORTS:
+                errors.append('%s: federation_port_block_size must be at least %d, got %d'
+                              % (where, WORKER_RANGE_OFFSETS[0] + MIN_WORKER_PORTS, block))
+                continue
+            key = (str(h['address']), base)
+            slot = slots.get(key, 0)
+            slots[key] = slot + 1
+            ports = assign_ports(slot, base, block)
+            for field, value in (h.get('ports') or {}).items():
+                if value is None or value == '':
+                    continue
+                if field not in ports:
+                    errors.append('%s: unknown port name %r' % (where, field))
+                    continue
+                checked, e = _port_errors(where, 'federation_%s_port' % field, value)
+                errors.extend(e)
+                if checked is not None:
+                    ports[field] = checked
+            if ports['ray_max_worker'] - ports['ray_min_worker'] + 1 < MIN_WORKER_PORTS:
+                errors.append('%s: the Ray worker port range %d-%d holds fewer than %d ports'
+                              % (where, ports['ray_min_worker'], ports['ray_max_worker'], MIN_WORKER_PORTS))
+            party_head = party_heads[p] == name
+            ray_head = party_head if mode == 'production' else name == sim_head
+            nodes[name] = {
+                'host': name,
+                'party': p,
+                'party_head': party_head,
+                'ray_head': ray_head,
+                'address': str(h['address']),
+                'listen_host': str(h.get('listen_host') or '0.0.0.0'),
+                'slot': slot,
+                'ports': ports,
+            }
+    if errors:
+        raise TopologyError(errors)
+
+    errors.extend(_collisions(nodes))
+    if errors:
+        raise TopologyError(errors)
+
+    party_info = {}
+    for p in parties:
+        head = nodes[party_heads[p]]
+        party_info[p] = {
+            'head': head['host'],
+            'address': head['address'],
+            'listen_host': head['listen_host'],
+            'rayfed_port': head['ports']['rayfed'],
+            'spu_port': head['ports']['spu'],
+            'nodes': [h['host'] for h in members[p]],
+        }
+    for name, node in nodes.items():
+        cluster_head = nodes[party_heads[node['party']]] if mode == 'production' else nodes[sim_head]
+        node['ray_cluster_head'] = cluster_head['host']
+        node['ray_address'] = '%s:%d' % (cluster_head['address'], cluster_head['ports']['ray_gcs'])
+    for name, node in nodes.items():
+        # The members of this node's Ray cluster: the only hosts its Ray ports may accept.
+        node['ray_cluster_nodes'] = [n for n, o in nodes.items() if o['ray_cluster_head'] == node['ray_cluster_head']]
+
+    return {
+        'mode': mode,
+        'parties': parties,
+        'party_heads': party_heads,
+        'simulation_head': sim_head,
+        'party_info': party_info,
+        'nodes': nodes,
+    }
+
+
+def _collisions(nodes):
+    """Every pair of ports (or worker ranges) that two services on one address would both open."""
+    errors = []
+    by_address = {}
+    for node in nodes.values():
+        # Ray resolves a loopback node address to the machine's own IP, so every
+        # loopback node shares one address space.
+        addr = 'loopback' if _is_loopback(node['address']) else node['address']
+        for name, low, high in _used_ports(node):
+            by_address.setdefault(addr, []).append((low, high, node['host'], node['party'], name))
+    for addr, used in by_address.items():
+        used.sort()
+        for i, (low, high, host, party, name) in enumerate(used):
+            for low2, high2, host2, party2, name2 in used[i + 1:]:
+                if low2 > high:
+                    break
+                errors.append(
+                    'port collision on %s: %s (party %s) %s %s and %s (party %s) %s %s overlap; '
+                    'give one of them another port or federation_port_base'
+                    % (addr, host, party, name, _span(low, high), host2, party2, name2, _span(low2, high2)))
+    return errors
+
+
+def _span(low, high):
+    return str(low) if low == high else '%d-%d' % (low, high)

@@ -1,0 +1,364 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: sfdeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: sf_job
+short_description: Run a SecretFlow job on a deployed federation
+version_added: "0.1.0"
+description:
+  - Runs a user's SecretFlow script as the job's driver on this host, with C(sf.init)
+    arguments, PYU devices and an SPU device derived from the deployment's topology
+    (the C(federation_topology) fact set by the C(sfdeploy.secretflow.federation) role),
+    never typed by hand.
+  - In C(simulation) mode the job runs once, on the simulation head, and drives every party
+    (C(sf.init(parties=..., address=head))).
+  - In C(production) mode each party's head runs the same job at the same time with its own
+    C(self_party) (RayFed C(cluster_config), optional TLS and deserialization allowlist).
+    Use I(state=started) on every party, then I(state=finished), so that all parties start
+    together whatever C(forks) is.
+  - The user's script defines C(main(ctx)) and returns a JSON-serialisable value. C(ctx) has
+    C(sf), C(mode), C(parties), C(self_party), C(args), C(pyu) (party -> PYU), C(spu) (or None)
+    and C(workdir). Functions of the script are pickled by value, so Ray workers need not
+    import it.
+  - The job runs in a process session of its own; a timeout ends it and everything it started.
+  - The action plugin of the same name reads I(src) on the controller and hands its content
+    to the module, so a script need not be copied first.
+author:
+  - sfdeploy contributors
+options:
+  state:
+    description:
+      - C(run) starts the job and waits for its result.
+      - C(started) starts the job detached and returns at once (with the start time).
+      - C(finished) waits for a job started earlier under the same I(name) and returns its
+        result (see I(wait)).
+      - C(stopped) ends a running job of that I(name), if any.
+    type: str
+    choices: [run, started, finished, stopped]
+    default: run
+  mode:
+    description: Deployment mode; decides how C(sf.init) is called.
+    type: str
+    choices: [simulation, production]
+    required: true
+  topology:
+    description: The deployment's topology, the C(federation_topology) fact.
+    type: dict
+    required: true
+  self_party:
+    description: The party this host drives. Required in production mode.
+    type: str
+  python:
+    description: The SecretFlow environment's interpreter on this host.
+    type: path
+    required: true
+  script:
+    description: Path of the job script on this host. Exactly one of I(script), I(content) (or I(src)).
+    type: path
+  content:
+    description: The job script's source. The action plugin fills it from I(src).
+    type: str
+  src:
+    description: Path of the job script on the controller (read by the action plugin).
+    type: path
+  args:
+    description: Job arguments, available to the script as C(ctx.args).
+    type: dict
+    default: {}
+  name:
+    description: The job's name; its files live in I(workdir)/I(name).
+    type: str
+    default: sfjob
+  workdir:
+    description: Directory holding job directories on this host.
+    type: path
+    default: /var/tmp/sfdeploy-jobs
+  timeout:
+    description: Seconds after the job's start at which it is ended and the task fails.
+    type: int
+    default: 900
+  spu:
+    description: Whether to build an SPU device spanning every party.
+    type: bool
+    default: true
+  spu_protocol:
+    description: SPU protocol (a C(spu.ProtocolKind) name).
+    type: str
+    default: SEMI2K
+  spu_field:
+    description: SPU field (a C(spu.FieldType) name).
+    type: str
+    default: FM128
+  spu_link_desc:
+    description:
+      - SPU link options (C(connect_retry_times), C(connect_retry_interval_ms), C(recv_timeout_ms), ...).
+        Unknown keys are refused rather than silently ignored.
+    type: dict
+    default: {}
+  tls_config:
+    description:
+      - Production only. File paths on this host of this party's certificate, key and the
+        peers' CA bundle (keys C(cert), C(key), C(ca_cert)). Also used for SPU mutual TLS.
+    type: dict
+  allowed_list:
+    description:
+      - Production only. The cross-silo deserialization allowlist (module -> list of names).
+    type: dict
+  secretflow_version:
+    description: The installed SecretFlow version, to pick the keys that version reads.
+    type: str
+  wait:
+    description:
+      - With I(state=finished), seconds to wait for the result before returning RV(finished=false)
+        with the job still running. Lets a playbook watch every party in short rounds and stop
+        them all as soon as one fails. C(0) waits until the job ends or I(timeout).
+    type: int
+    default: 0
+  env:
+    description: Extra environment variables for the job's driver.
+    type: dict
+    default: {}
+attributes:
+  check_mode:
+    support: full
+    details: In check mode nothing is started; the task reports that the job would run.
+  diff_mode:
+    support: none
+notes:
+  - The job's result is returned as RV(result); its log stays in the job directory.
+  - The module reports C(changed=false) when a job ran successfully, since running a job does
+    not change the deployment; a job that writes outputs may return C({"changed": true}).
+'''
+
+EXAMPLES = r'''
+- name: Run the example job in simulation mode (on the simulation head only)
+  sfdeploy.secretflow.sf_job:
+    mode: simulation
+    topology: "{{ federation_topology }}"
+    python: /opt/secretflow/venv/bin/python
+    src: examples/secure_compare.py
+    args:
+      values: {alice: [5, 10, 20], bob: [7, 30]}
+  when: inventory_hostname == federation_topology.simulation_head
+
+- name: Start the job on every party's head at the same time (production)
+  sfdeploy.secretflow.sf_job:
+    state: started
+    mode: production
+    topology: "{{ federation_topology }}"
+    self_party: "{{ federation_node.party }}"
+    python: /opt/secretflow/venv/bin/python
+    src: examples/secure_compare.py
+  when: federation_node.party_head
+
+- name: Collect each party's result
+  sfdeploy.secretflow.sf_job:
+    state: finished
+    mode: production
+    topology: "{{ federation_topology }}"
+    self_party: "{{ federation_node.party }}"
+    python: /opt/secretflow/venv/bin/python
+  when: federation_node.party_head
+'''
+
+RETURN = r'''
+rc:
+  description: 0 when the job succeeded.
+  returned: when a job ran or was collected
+  type: int
+party:
+  description: The party this host drove (null in simulation mode).
+  returned: always
+  type: str
+result:
+  description: What the script's C(main(ctx)) returned.
+  returned: success
+  type: raw
+  sample: {"total": 72, "richest": "bob"}
+started:
+  description: Epoch seconds at which the driver was started.
+  returned: when a job was started or collected
+  type: float
+duration:
+  description: Seconds from start to result.
+  returned: when a job was collected
+  type: float
+log_tail:
+  description: The last lines of the job's log.
+  returned: when a job was collected
+  type: list
+  elements: str
+log_path:
+  description: The job's log file on this host.
+  returned: always
+  type: str
+finished:
+  description: False when I(state=finished) returned after I(wait) with the job still running.
+  returned: when a job was collected
+  type: bool
+error:
+  description: Why the job failed (the script's exception, a timeout, a stopped peer).
+  returned: failure
+  type: str
+'''
+
+import inspect
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils import job_config, job_runner
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.job_process import JobDir, log_tail
+
+
+def argument_spec():
+    return dict(
+        state=dict(type='str', default='run', choices=['run', 'started', 'finished', 'stopped']),
+        mode=dict(type='str', required=True, choices=['simulation', 'production']),
+        topology=dict(type='dict', required=True),
+        self_party=dict(type='str'),
+        python=dict(type='path', required=True),
+        script=dict(type='path'),
+        content=dict(type='str'),
+        src=dict(type='path'),
+        args=dict(type='dict', default={}),
+        name=dict(type='str', default='sfjob'),
+        workdir=dict(type='path', default='/var/tmp/sfdeploy-jobs'),
+        timeout=dict(type='int', default=900),
+        spu=dict(type='bool', default=True),
+        spu_protocol=dict(type='str', default='SEMI2K'),
+        spu_field=dict(type='str', default='FM128'),
+        spu_link_desc=dict(type='dict', default={}),
+        tls_config=dict(type='dict'),
+        allowed_list=dict(type='dict'),
+        secretflow_version=dict(type='str'),
+        wait=dict(type='int', default=0),
+        env=dict(type='dict', default={}),
+    )
+
+
+def build_spec(p, script_path):
+    """The runner's spec: everything derived from the topology, nothing typed by hand."""
+    topology = dict(p['topology'], mode=p['mode'])
+    self_party = p['self_party'] if p['mode'] == 'production' else None
+    tls_by_party = None
+    if p['tls_config'] and self_party:
+        # Each party reads only its own node's options; the same layout serves every node.
+        tls_by_party = dict((party, p['tls_config']) for party in topology['parties'])
+    spec = {
+        'mode': p['mode'],
+        'parties': list(topology['parties']),
+        'self_party': self_party,
+        'init': job_config.init_kwargs(topology, self_party, p['secretflow_version'], p['tls_config'],
+                                       p['allowed_list']),
+        'script': script_path,
+        'args': p['args'],
+        'spu': None,
+    }
+    if p['spu']:
+        spec['spu'] = {
+            'cluster_def': job_config.spu_cluster_def(topology, p['spu_protocol'], p['spu_field'],
+                                                      p['secretflow_version'], tls_by_party),
+            'link_desc': job_config.spu_link_desc(p['spu_link_desc']),
+        }
+    return spec
+
+
+def _collect(job, started, timeout, wait=0):
+    """Wait for the job's result; ``wait`` > 0 returns early (finished=False) if still running."""
+    deadline = started + timeout
+    if wait:
+        deadline = min(deadline, time.time() + wait)
+    result, reason = job.wait(deadline, stop_at_deadline=not wait or deadline >= started + timeout)
+    now = time.time()
+    out = {
+        'started': started,
+        'finished': reason != 'still running',
+        'duration': round(((result or {}).get('finished') or now) - started, 3),
+        'log_tail': log_tail(job.log),
+        'log_path': job.log,
+    }
+    if reason == 'still running':
+        return out, None
+    if result and result.get('ok'):
+        value = result.get('result')
+        out.update(rc=0, result=value,
+                   changed=bool(isinstance(value, dict) and value.get('changed')))
+        return out, None
+    if result:
+        reason = result.get('error') or 'the job failed'
+    out['rc'] = 1
+    return out, reason
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        mutually_exclusive=[('script', 'content')],
+        required_if=[('mode', 'production', ('self_party',))],
+        supports_check_mode=True,
+    )
+    p = module.params
+    party = p['self_party'] if p['mode'] == 'production' else None
+    job = JobDir(os.path.join(p['workdir'], p['name'] if not party else '%s-%s' % (p['name'], party)))
+    base = {'party': party, 'log_path': job.log, 'changed': False}
+
+    if p['state'] == 'stopped':
+        running = job.running()
+        if running and not module.check_mode:
+            job.stop()
+        module.exit_json(changed=running, **dict(base, changed=running))
+
+    if p['state'] == 'finished':
+        started = os.path.getmtime(job.pidfile) if os.path.exists(job.pidfile) else None
+        if module.check_mode:
+            module.exit_json(msg='check mode: would collect the job', **base)
+        if started is None:
+            module.fail_json(msg='%s: no job named %s was started here' % (party or 'simulation', p['name']), **base)
+        out, error = _collect(job, started, p['timeout'], p['wait'])
+        _finish(module, dict(base, **out), error, party)
+
+    # run / started: validate everything before anything starts.
+    if not p['script'] and p['content'] is None:
+        module.fail_json(msg='one of script, content (or src, through the action plugin) is required', **base)
+    if p['script'] and not os.path.isfile(p['script']):
+        module.fail_json(msg='script %s does not exist on this host' % p['script'], **base)
+    try:
+        spec = build_spec(p, p['script'] or os.path.join(job.path, 'job_script.py'))
+    except (job_config.JobConfigError, KeyError) as exc:
+        module.fail_json(msg='invalid job configuration: %s' % exc, **base)
+    if not os.access(p['python'], os.X_OK):
+        module.fail_json(msg='the job interpreter %s does not exist or is not executable' % p['python'], **base)
+
+    if module.check_mode:
+        module.exit_json(msg='check mode: would run the job', spec=spec, **dict(base, changed=True))
+    if job.running():
+        module.fail_json(msg='a job named %s is already running here (pid %s); stop it with state=stopped'
+                         % (p['name'], job.pid()), **base)
+
+    if p['content'] is not None:
+        os.makedirs(job.path, mode=0o700, exist_ok=True)
+        with open(spec['script'], 'w') as f:
+            f.write(p['content'])
+    started = job.launch(p['python'], inspect.getsource(job_runner), spec, env=p['env'])
+    if p['state'] == 'started':
+        module.exit_json(started=started, pid=job.pid(), **dict(base, changed=True))
+    out, error = _collect(job, started, p['timeout'], p['wait'])
+    _finish(module, dict(base, **out), error, party)
+
+
+def _finish(module, out, error, party):
+    if error:
+        out['error'] = error
+        module.fail_json(msg='SecretFlow job failed on %s: %s' % (party or 'the simulation head', error), **out)
+    module.exit_json(**out)
+
+
+if __name__ == '__main__':
+    main()

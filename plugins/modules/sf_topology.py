@@ -1,0 +1,92 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: sfdeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: sf_topology
+short_description: Validate a SecretFlow federation's inventory and compute its topology
+version_added: "0.1.0"
+description:
+  - Controller-side only (an action plugin); it contacts no host and changes nothing.
+  - Reads the C(__federation_record) fact that the C(sfdeploy.secretflow.federation) role sets on
+    every host, finds each host's party (its child group of I(group)), picks each party's head,
+    assigns every port from the host's port block, and checks the whole layout.
+  - Fails listing every problem, each naming the host or party and the field.
+  - Normally used through the C(sfdeploy.secretflow.federation) role, not directly.
+author:
+  - sfdeploy contributors
+options:
+  group:
+    description: Inventory group whose child groups are the parties.
+    type: str
+    default: secretflow
+  mode:
+    description: C(simulation) (one Ray cluster) or C(production) (a Ray cluster per party).
+    type: str
+    choices: [simulation, production]
+    default: simulation
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+'''
+
+EXAMPLES = r'''
+- name: Validate the inventory and compute the topology
+  sfdeploy.secretflow.sf_topology:
+    group: secretflow
+    mode: production
+  run_once: true
+  register: topology
+'''
+
+RETURN = r'''
+topology:
+  description: The federation's layout.
+  returned: success
+  type: dict
+  contains:
+    mode:
+      description: The mode.
+      type: str
+    parties:
+      description: Party names in inventory order.
+      type: list
+      elements: str
+    party_heads:
+      description: Party name -> its head host.
+      type: dict
+    simulation_head:
+      description: Head of the single Ray cluster in simulation mode (the first party's head).
+      type: str
+    party_info:
+      description: Party -> head, address, listen_host, rayfed_port, spu_port, nodes.
+      type: dict
+    nodes:
+      description: Host -> party, party_head, ray_head, address, ports, ray_address, ray_cluster_nodes.
+      type: dict
+errors:
+  description: Every problem found, one per line.
+  returned: failure
+  type: list
+  elements: str
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(group=dict(type='str', default='secretflow'),
+                                              mode=dict(type='str', default='simulation',
+                                                        choices=['simulation', 'production'])),
+                           supports_check_mode=True)
+    module.fail_json(msg='sf_topology runs on the controller through its action plugin')
+
+
+if __name__ == '__main__':
+    main()
