@@ -131,8 +131,8 @@ attributes:
     support: none
 notes:
   - The job's result is returned as RV(result); its log stays in the job directory.
-  - The module reports C(changed=false) when a job ran successfully, since running a job does
-    not change the deployment; a job that writes outputs may return C({"changed": true}).
+  - "The module reports C(changed=false) when a job ran successfully, since running a job does
+    not change the deployment; a job that writes outputs may return C({'changed': true})."
 '''
 
 EXAMPLES = r'''

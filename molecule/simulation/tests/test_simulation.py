@@ -1,0 +1,50 @@
+"""Verify the simulation test bed: one Ray cluster over two machines and a real job's answer."""
+import json
+import os
+
+import pytest
+import testinfra
+
+INVENTORY = os.environ['MOLECULE_INVENTORY_FILE']
+VENV = '/opt/sfdeploy/venv'
+# molecule.yml's job_args: each party's private numbers.
+VALUES = {'alice': [11, 22, 33], 'bob': [40, 25]}
+
+
+def host(name):
+    return testinfra.get_host('ansible://%s?ansible_inventory=%s' % (name, INVENTORY))
+
+
+@pytest.mark.parametrize('name,party', [('sim-alice', 'alice'), ('sim-bob', 'bob')])
+def test_ray_service_active(name, party):
+    h = host(name)
+    service = h.service('sfdeploy-ray-%s' % party)
+    assert service.is_running, h.run('journalctl -u sfdeploy-ray-%s --no-pager -n 50' % party).stdout
+    assert service.is_enabled
+
+
+def test_head_sees_every_node_with_its_party():
+    h = host('sim-alice')
+    address = h.check_output('hostname -I').split()[0]
+    status = h.check_output('%s/bin/ray status --address %s:20000' % (VENV, address))
+    assert '0.0/16.0 alice' in status, status
+    assert '0.0/16.0 bob' in status, status
+    assert status.count(' node_') == 2, status
+
+
+@pytest.mark.parametrize('name,ports', [
+    # head: GCS, node manager, object manager, client server; worker: node manager, object manager
+    ('sim-alice', [20000, 20001, 20002, 20003]),
+    ('sim-bob', [20001, 20002]),
+])
+def test_pinned_ports_listen(name, ports):
+    listening = {line.rsplit(':', 1)[-1] for line in host(name).check_output("ss -Htln | awk '{print $4}'").split()}
+    missing = [p for p in ports if str(p) not in listening]
+    assert not missing, 'not listening: %s (listening: %s)' % (missing, sorted(listening))
+
+
+def test_job_result_matches_plaintext():
+    result = json.loads(host('sim-alice').file('/var/tmp/sfdeploy-jobs/sfjob/result.json').content_string)
+    assert result['ok'], result
+    sums = {p: sum(v) for p, v in VALUES.items()}
+    assert result['result'] == {'total': sum(sums.values()), 'richest': max(sums, key=sums.get)}

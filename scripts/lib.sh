@@ -1,0 +1,23 @@
+# Shared by scripts/*.sh: the tool environment and the collection link.
+# shellcheck shell=bash
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${SFDEPLOY_TOOLS_VENV:-$ROOT/.venv}
+
+# tools_env REQUIREMENTS_FILE: create .venv (once) and install the pinned tools into it.
+tools_env() {
+  local reqs=$1 stamp
+  if [ ! -x "$VENV/bin/python" ]; then
+    "${PYTHON:-python3}" -m venv "$VENV"
+  fi
+  stamp="$VENV/.installed-$(sha256sum "$ROOT/$reqs" "$ROOT/requirements.txt" | sha256sum | cut -c1-16)"
+  if [ ! -f "$stamp" ]; then
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check uv==0.13.9
+    (cd "$ROOT" && "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" -r "$reqs")
+    touch "$stamp"
+  fi
+  export PATH="$VENV/bin:$PATH"
+  # This checkout is the collection sfdeploy.secretflow: link it where ansible.cfg looks.
+  mkdir -p "$ROOT/.collections/ansible_collections/sfdeploy"
+  ln -sfn ../../.. "$ROOT/.collections/ansible_collections/sfdeploy/secretflow"
+  export ANSIBLE_CONFIG="$ROOT/ansible.cfg"
+}

@@ -1,0 +1,71 @@
+"""What the job hands to SecretFlow: keys by version, cluster_config, SPU cluster_def."""
+import pytest
+
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils import job_config
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.topology import build_topology
+
+
+@pytest.fixture
+def topology():
+    return build_topology([dict(host='a1', party='alice', address='10.0.0.1'),
+                           dict(host='b1', party='bob', address='10.0.0.2', listen_host='10.0.0.2')], 'production')
+
+
+@pytest.mark.parametrize('version,key', [('1.11.0b1', 'listen_address'), ('0.7.18', 'listen_addr'), (None, 'listen_address')])
+def test_spu_listen_key_follows_the_version(version, key):
+    assert job_config.spu_listen_key(version) == key
+
+
+def test_spu_cluster_def_uses_each_party_heads_spu_port(topology):
+    cdef = job_config.spu_cluster_def(topology, secretflow_version='1.11.0b1')
+    assert cdef['nodes'] == [
+        {'party': 'alice', 'address': '10.0.0.1:20009', 'listen_address': '0.0.0.0:20009'},
+        {'party': 'bob', 'address': '10.0.0.2:20009', 'listen_address': '10.0.0.2:20009'},
+    ]
+    assert cdef['runtime_config'] == {'protocol': 'SEMI2K', 'field': 'FM128'}
+
+
+def test_spu_tls_options_are_mutual(topology):
+    tls = {'cert': '/c.pem', 'key': '/k.pem', 'ca_cert': '/ca.pem'}
+    node = job_config.spu_cluster_def(topology, tls={'alice': tls})['nodes'][0]
+    expected = {'certificate_path': '/c.pem', 'private_key_path': '/k.pem', 'ca_file_path': '/ca.pem', 'verify_depth': 1}
+    assert node['tls_opts'] == {'server_ssl_opts': expected, 'client_ssl_opts': expected}
+
+
+def test_production_init_kwargs(topology):
+    kwargs = job_config.init_kwargs(topology, 'bob', '1.11.0b1',
+                                    tls_config={'cert': 'c', 'key': 'k', 'ca_cert': 'ca'},
+                                    allowed_list={'numpy': ['dtype']})
+    assert kwargs == {
+        'address': '10.0.0.2:20000',
+        'cluster_config': {
+            'parties': {'alice': {'address': '10.0.0.1:20008', 'listen_addr': '0.0.0.0:20008'},
+                        'bob': {'address': '10.0.0.2:20008', 'listen_addr': '10.0.0.2:20008'}},
+            'self_party': 'bob'},
+        'tls_config': {'cert': 'c', 'key': 'k', 'ca_cert': 'ca'},
+        'cross_silo_comm_options': {'serializing_allowed_list': {'numpy': ['dtype']}},
+    }
+
+
+def test_old_secretflow_takes_the_allowlist_keyword():
+    assert job_config.allowlist_kwargs('1.0.0', {'a': ['b']}) == {'cross_silo_serializing_allowed_list': {'a': ['b']}}
+
+
+def test_simulation_init_kwargs():
+    t = build_topology([dict(host='a', party='alice', address='127.0.0.1'),
+                        dict(host='b', party='bob', address='127.0.0.1')], 'simulation')
+    assert job_config.init_kwargs(t) == {'parties': ['alice', 'bob'], 'address': '127.0.0.1:20000'}
+
+
+def test_unknown_party_and_bad_tls_keys_are_refused(topology):
+    with pytest.raises(job_config.JobConfigError, match="self_party 'carol'"):
+        job_config.init_kwargs(topology, 'carol')
+    with pytest.raises(job_config.JobConfigError, match='tls_config takes exactly the keys cert, key, ca_cert'):
+        job_config.init_kwargs(topology, 'alice', tls_config={'cert': 'c', 'key': 'k', 'ca': 'x'})
+
+
+def test_unknown_link_options_are_refused():
+    assert job_config.spu_link_desc({'recv_timeout_ms': 1}) == {'recv_timeout_ms': 1}
+    assert job_config.spu_link_desc({}) is None
+    with pytest.raises(job_config.JobConfigError, match='connect_retry'):
+        job_config.spu_link_desc({'connect_retries': 3})

@@ -1,0 +1,64 @@
+"""The job driver's life cycle: result, failure, timeout ends the whole process session."""
+import json
+import os
+import sys
+import time
+
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.job_process import JobDir, log_tail, pid_alive
+
+# A stand-in driver: the real runner needs SecretFlow, the life cycle does not.
+SLEEPER = '''
+import json, os, subprocess, sys, time
+spec = json.load(open(sys.argv[1]))
+child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])
+open(os.path.join(os.path.dirname(sys.argv[1]), 'child.pid'), 'w').write(str(child.pid))
+print('working', flush=True)
+if spec.get('answer') is not None:
+    json.dump({'ok': True, 'result': spec['answer'], 'finished': time.time()}, open(spec['result_path'], 'w'))
+    child.kill()
+    sys.exit(0)
+time.sleep(600)
+'''
+
+
+def test_result_is_collected(tmp_path):
+    job = JobDir(str(tmp_path / 'job'))
+    job.launch(sys.executable, SLEEPER, {'answer': {'total': 3}})
+    result, reason = job.wait(time.time() + 30)
+    assert reason is None and result['result'] == {'total': 3}
+    assert 'working' in log_tail(job.log)
+
+
+def test_timeout_ends_the_driver_and_its_children(tmp_path):
+    job = JobDir(str(tmp_path / 'job'))
+    job.launch(sys.executable, SLEEPER, {'answer': None})
+    time.sleep(1.5)
+    child = int(open(os.path.join(job.path, 'child.pid')).read())
+    result, reason = job.wait(time.time() + 1)
+    assert result is None and reason == 'timed out'
+    deadline = time.time() + 5
+    while pid_alive(child) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not pid_alive(job.pid()) and not pid_alive(child)
+
+
+def test_wait_can_return_early_with_the_job_still_running(tmp_path):
+    job = JobDir(str(tmp_path / 'job'))
+    job.launch(sys.executable, SLEEPER, {'answer': None})
+    result, reason = job.wait(time.time() + 0.5, stop_at_deadline=False)
+    assert reason == 'still running' and job.running()
+    assert job.stop() and not job.running()
+
+
+def test_a_crashed_driver_is_reported(tmp_path):
+    job = JobDir(str(tmp_path / 'job'))
+    job.launch(sys.executable, 'import sys; sys.exit(3)', {})
+    result, reason = job.wait(time.time() + 30)
+    assert result is None and reason == 'the job process exited without a result'
+
+
+def test_spec_carries_result_and_status_paths(tmp_path):
+    job = JobDir(str(tmp_path / 'job'))
+    job.launch(sys.executable, 'pass', {'x': 1})
+    spec = json.load(open(job.spec))
+    assert spec['result_path'] == job.result and spec['status_path'] == job.status and spec['x'] == 1

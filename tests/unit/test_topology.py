@@ -1,0 +1,106 @@
+"""The inventory -> topology rules: parties, heads, port blocks, collisions."""
+import pytest
+
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.topology import (
+    PORT_OFFSETS, TopologyError, assign_ports, build_topology)
+
+
+def h(host, party, address, **kw):
+    return dict(host=host, party=party, address=address, **kw)
+
+
+def test_one_host_per_party_on_distinct_addresses_share_the_default_block():
+    t = build_topology([h('a1', 'alice', '10.0.0.1'), h('b1', 'bob', '10.0.0.2')], 'production')
+    assert t['parties'] == ['alice', 'bob']
+    assert t['nodes']['a1']['ports'] == t['nodes']['b1']['ports'] == assign_ports(0)
+    assert t['party_info']['bob'] == {
+        'head': 'b1', 'address': '10.0.0.2', 'listen_host': '0.0.0.0',
+        'rayfed_port': 20008, 'spu_port': 20009, 'nodes': ['b1']}
+
+
+def test_parties_sharing_an_address_get_consecutive_blocks():
+    t = build_topology([h('a', 'alice', '127.0.0.1'), h('b', 'bob', '127.0.0.1')], 'simulation')
+    assert t['nodes']['a']['ports']['ray_gcs'] == 20000
+    assert t['nodes']['b']['ports']['ray_gcs'] == 21000
+    assert t['nodes']['b']['ports']['ray_min_worker'] == 21100
+    assert t['nodes']['b']['ports']['ray_max_worker'] == 21999
+
+
+def test_every_port_of_a_block_is_distinct():
+    ports = assign_ports(0)
+    singles = [ports[k] for k in PORT_OFFSETS]
+    assert len(set(singles)) == len(singles)
+    assert max(singles) < ports['ray_min_worker']
+
+
+def test_simulation_has_one_ray_cluster_headed_by_the_first_party():
+    t = build_topology([h('a1', 'alice', '10.0.0.1'), h('a2', 'alice', '10.0.0.3'), h('b1', 'bob', '10.0.0.2')],
+                       'simulation')
+    assert t['simulation_head'] == 'a1'
+    assert [n for n, v in t['nodes'].items() if v['ray_head']] == ['a1']
+    assert all(v['ray_address'] == '10.0.0.1:20000' for v in t['nodes'].values())
+    assert t['nodes']['b1']['ray_cluster_nodes'] == ['a1', 'a2', 'b1']
+
+
+def test_production_has_one_ray_cluster_per_party():
+    t = build_topology([h('a1', 'alice', '10.0.0.1'), h('a2', 'alice', '10.0.0.3'), h('b1', 'bob', '10.0.0.2')],
+                       'production')
+    assert {n for n, v in t['nodes'].items() if v['ray_head']} == {'a1', 'b1'}
+    assert t['nodes']['a2']['ray_address'] == '10.0.0.1:20000'
+    assert t['nodes']['b1']['ray_address'] == '10.0.0.2:20000'
+    assert t['nodes']['a1']['ray_cluster_nodes'] == ['a1', 'a2']
+    assert t['nodes']['b1']['ray_cluster_nodes'] == ['b1']
+
+
+def test_explicit_head_wins_over_the_first_host():
+    t = build_topology([h('a1', 'alice', '10.0.0.1'), h('a2', 'alice', '10.0.0.3', head=True)], 'production')
+    assert t['party_heads'] == {'alice': 'a2'}
+    assert t['party_info']['alice']['address'] == '10.0.0.3'
+
+
+def test_explicit_ports_override_the_block():
+    t = build_topology([h('a1', 'alice', '10.0.0.1', ports={'ray_gcs': 6379, 'spu': '9100'})], 'production')
+    assert t['nodes']['a1']['ports']['ray_gcs'] == 6379
+    assert t['nodes']['a1']['ports']['spu'] == 9100
+
+
+@pytest.mark.parametrize('hosts,mode,expected', [
+    ([h('a1', 'alice', '10.0.0.1'), h('a2', 'alice', '10.0.0.2', head=True), h('a3', 'alice', '10.0.0.3', head=True)],
+     'production', 'party alice: federation_head is true on 2 hosts (a2, a3)'),
+    ([h('a1', None, '10.0.0.1')], 'production', 'a1: federation_party is unknown'),
+    ([h('a1', None, '10.0.0.1', party_candidates=['alice', 'gpu'])], 'production',
+     'a1: federation_party is ambiguous, the host is in the groups alice, gpu'),
+    ([h('a1', 'al ice', '10.0.0.1')], 'production', "a1: federation_party 'al ice' is not a valid party name"),
+    ([h('a1', 'alice', '127.0.0.1'), h('b1', 'bob', '10.0.0.2')], 'production',
+     'a1: federation_address is a loopback address'),
+    ([h('a1', 'alice', '')], 'production', 'a1: federation_address is empty'),
+    ([h('a1', 'alice', '10.0.0.1', ports={'spu': 70000})], 'production',
+     'a1 (party alice): federation_spu_port must be between 1 and 65535, got 70000'),
+    ([h('a1', 'alice', '10.0.0.1', ports={'rayfed': 'x'})], 'production',
+     "a1 (party alice): federation_rayfed_port must be an integer port, got 'x'"),
+    ([h('a1', 'alice', '10.0.0.1', ports={'sup': 1})], 'production', "a1 (party alice): unknown port name 'sup'"),
+    ([h('a1', 'alice', '10.0.0.1', ports={'spu': 20008})], 'production',
+     'port collision on 10.0.0.1: a1 (party alice) rayfed 20008 and a1 (party alice) spu 20008 overlap'),
+    ([h('a1', 'alice', '10.0.0.1'), h('b1', 'bob', '10.0.0.1', ports={'rayfed': 20150})], 'production',
+     'port collision on 10.0.0.1: a1 (party alice) ray_worker_ports 20100-20999 and b1 (party bob) rayfed 20150'),
+    ([h('a1', 'alice', '10.0.0.1', ports={'ray_min_worker': 20500, 'ray_max_worker': 20501})], 'production',
+     'the Ray worker port range 20500-20501 holds fewer than 16 ports'),
+    ([h('a1', 'alice', '10.0.0.1', port_block_size=50)], 'production',
+     'federation_port_block_size must be at least 116'),
+    ([h('a1', 'alice', '10.0.0.1')], 'cluster', 'federation_mode must be one of simulation, production'),
+])
+def test_bad_inventories_are_refused_naming_host_and_field(hosts, mode, expected):
+    with pytest.raises(TopologyError) as err:
+        build_topology(hosts, mode)
+    assert any(expected in e for e in err.value.errors), err.value.errors
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(TopologyError) as err:
+        build_topology([h('a1', None, '10.0.0.1'), h('b1', 'b c', '10.0.0.2')], 'production')
+    assert len(err.value.errors) == 2
+
+
+def test_nodes_of_one_party_on_one_machine_do_not_collide():
+    t = build_topology([h('a1', 'alice', '10.0.0.1'), h('a2', 'alice', '10.0.0.1')], 'production')
+    assert t['nodes']['a2']['ports']['ray_node_manager'] == 21001
