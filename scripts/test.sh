@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # README command 2: the whole test suite.
 #   scripts/test.sh            static checks, unit tests, then every molecule scenario
-#   scripts/test.sh fast       static checks and unit tests only (no containers)
+#   scripts/test.sh fast       static checks, unit and integration tests only (no containers)
 #   SFDEPLOY_SCENARIOS="simulation" scripts/test.sh   a subset of the scenarios
 # Prints "N passed, M failed" at the end and exits non-zero if anything failed.
 set -uo pipefail
@@ -39,6 +39,8 @@ build() {
   rm -rf "$out"
 }
 unit() { python -m pytest -q -p no:cacheprovider tests/unit; }
+# Roles driven by ansible-playbook on this machine (no containers).
+integration() { python -m pytest -q -p no:cacheprovider tests/integration; }
 scenario() {
   mkdir -p /var/cache/sfdeploy-testbed/uv
   SFDEPLOY_TESTBED_IMAGE=$(bash molecule/resources/image/build.sh | tail -n 1) || return 1
@@ -50,6 +52,7 @@ step ansible-lint lint
 step ansible-doc docs
 step collection-build build
 step unit-tests unit
+step integration-tests integration
 if [ "${1:-all}" != fast ]; then
   if [ "$(id -u)" = 0 ]; then
     bash scripts/testbed-host.sh
