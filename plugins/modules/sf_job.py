@@ -126,7 +126,7 @@ options:
 attributes:
   check_mode:
     support: full
-    details: In check mode nothing is started; the task reports that the job would run.
+    details: In check mode nothing is started; the task returns the spec the job would run with.
   diff_mode:
     support: none
 notes:
@@ -320,7 +320,8 @@ def main():
         if module.check_mode:
             module.exit_json(msg='check mode: would collect the job', **base)
         if started is None:
-            module.fail_json(msg='%s: no job named %s was started here' % (party or 'simulation', p['name']), **base)
+            error = 'no job named %s was started here' % p['name']
+            module.fail_json(msg='%s: %s' % (party or 'simulation', error), error=error, **base)
         out, error = _collect(job, started, p['timeout'], p['wait'])
         _finish(module, dict(base, **out), error, party)
 
@@ -337,7 +338,8 @@ def main():
         module.fail_json(msg='the job interpreter %s does not exist or is not executable' % p['python'], **base)
 
     if module.check_mode:
-        module.exit_json(msg='check mode: would run the job', spec=spec, **dict(base, changed=True))
+        # A run reports changed=false (a job does not alter the deployment); so does its preview.
+        module.exit_json(msg='check mode: the job would run here', spec=spec, **base)
     if job.running():
         module.fail_json(msg='a job named %s is already running here (pid %s); stop it with state=stopped'
                          % (p['name'], job.pid()), **base)
@@ -348,7 +350,7 @@ def main():
             f.write(p['content'])
     started = job.launch(p['python'], inspect.getsource(job_runner), spec, env=p['env'])
     if p['state'] == 'started':
-        module.exit_json(started=started, pid=job.pid(), **dict(base, changed=True))
+        module.exit_json(started=started, pid=job.pid(), **base)
     out, error = _collect(job, started, p['timeout'], p['wait'])
     _finish(module, dict(base, **out), error, party)
 
