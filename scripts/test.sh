@@ -57,7 +57,7 @@ if [ "${1:-all}" != fast ]; then
   if [ "$(id -u)" = 0 ]; then
     bash scripts/testbed-host.sh
   fi
-  for s in ${SFDEPLOY_SCENARIOS:-simulation}; do
+  for s in ${SFDEPLOY_SCENARIOS:-simulation production}; do
     step "molecule-$s" scenario "$s"
   done
 fi

@@ -11,10 +11,13 @@ host: errors are reported before any role changes anything.
 
 from __future__ import annotations
 
+import yaml
+
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.sfdeploy.secretflow.plugins.module_utils.topology import TopologyError, build_topology
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.topology import (
+    TopologyError, build_topology, public_party_info)
 
 RECORD = '__federation_record'
 SPECIAL_GROUPS = ('all', 'ungrouped')
@@ -34,7 +37,7 @@ def party_candidates(host, group, groups):
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(('group', 'mode'))
+    _VALID_ARGS = frozenset(('group', 'mode', 'federation_file'))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -45,6 +48,7 @@ class ActionModule(ActionBase):
         if group not in groups or not groups[group]:
             raise AnsibleActionFail("federation_group: the inventory has no group '%s' with hosts; "
                                     "put each party's hosts in a child group of it" % group)
+        external = self._load_federation_file(self._task.args.get('federation_file'))
         records = []
         absent = []
         for host in groups[group]:
@@ -60,13 +64,17 @@ class ActionModule(ActionBase):
                 else:
                     record['party_candidates'] = candidates
             records.append(record)
+        # Hosts outside this run (--limit) are fine when a federation file speaks for their party.
+        absent = [h for h in absent if not (set(party_candidates(h, group, groups)) & set(external))]
         if absent:
             raise AnsibleActionFail(
                 'these federation hosts are not part of this run (unreachable, or excluded by --limit): %s. '
-                'Every host of the federation must take part so its ports and address are known.'
-                % ', '.join(absent))
+                'Every host of the federation must take part so its ports and address are known, '
+                'or its party must come from federation_file.' % ', '.join(absent))
+        if not records:
+            raise AnsibleActionFail('no host of this run is in the federation group %s' % group)
         try:
-            topology = build_topology(records, mode)
+            topology = build_topology(records, mode, external)
         except TopologyError as exc:
             result['failed'] = True
             result['errors'] = exc.errors
@@ -74,4 +82,17 @@ class ActionModule(ActionBase):
             return result
         result['changed'] = False
         result['topology'] = topology
+        result['public'] = {'parties': public_party_info(topology, topology['local_parties'])}
         return result
+
+    def _load_federation_file(self, path):
+        if not path:
+            return {}
+        try:
+            with open(path) as f:
+                data = yaml.safe_load(f) or {}
+        except (IOError, OSError, yaml.YAMLError) as exc:
+            raise AnsibleActionFail('federation_file %s cannot be read: %s' % (path, exc))
+        if not isinstance(data, dict) or not isinstance(data.get('parties'), dict):
+            raise AnsibleActionFail("federation_file %s: expected a mapping with a 'parties' mapping" % path)
+        return data['parties']

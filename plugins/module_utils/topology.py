@@ -102,7 +102,41 @@ def _used_ports(node):
     return used
 
 
-def build_topology(hosts, mode):
+def _external_parties(external, local_parties, errors):
+    """Validate peers known only from a federation file: {party: {address, rayfed_port, spu_port}}."""
+    peers = {}
+    for party, info in sorted((external or {}).items()):
+        where = 'federation_file: party %s' % party
+        if not PARTY_NAME_RE.match(str(party)):
+            errors.append('%s: not a valid party name' % where)
+            continue
+        if party in local_parties:
+            continue  # this run manages the party itself; its inventory wins
+        if not isinstance(info, dict) or not info.get('address'):
+            errors.append('%s: address is missing' % where)
+            continue
+        rayfed, e1 = _port_errors(where, 'rayfed_port', info.get('rayfed_port'))
+        spu, e2 = _port_errors(where, 'spu_port', info.get('spu_port'))
+        errors.extend(e1 + e2)
+        if rayfed is not None and spu is not None:
+            if rayfed == spu:
+                errors.append('%s: rayfed_port and spu_port are both %d' % (where, rayfed))
+            peers[party] = {'head': None, 'address': str(info['address']),
+                            'listen_host': str(info.get('listen_host') or '0.0.0.0'),
+                            'rayfed_port': rayfed, 'spu_port': spu, 'nodes': []}
+    return peers
+
+
+def public_party_info(topology, parties=None):
+    """What a party tells its peers (a federation file entry): nothing secret, nothing of Ray."""
+    out = {}
+    for party in parties or topology['parties']:
+        info = topology['party_info'][party]
+        out[party] = {'address': info['address'], 'rayfed_port': info['rayfed_port'], 'spu_port': info['spu_port']}
+    return out
+
+
+def build_topology(hosts, mode, external_parties=None):
     """Validate the inventory and return the deployment's layout.
 
     ``hosts`` is a list, in inventory order, of dicts with keys:
@@ -110,6 +144,8 @@ def build_topology(hosts, mode):
       the party could not be told); head: True/False/None (explicit ``federation_head``);
       address: what peers dial; listen_host: where services bind;
       port_base, port_block_size: ints; ports: {name: explicit override} (may be empty).
+    ``external_parties`` (production only): peers that this run does not manage, known from a
+    federation file as {party: {address, rayfed_port, spu_port}}; see public_party_info().
 
     Raises TopologyError listing every problem; nothing is partially returned.
     """
@@ -118,6 +154,9 @@ def build_topology(hosts, mode):
         raise TopologyError(['federation_mode must be one of %s, got %r' % (', '.join(MODES), mode)])
     if not hosts:
         raise TopologyError(['the inventory has no hosts in the federation group'])
+    if external_parties and mode != 'production':
+        raise TopologyError(['federation_file: peers from a federation file need production mode (one Ray '
+                             'cluster spans every host in simulation, so every host must be in the run)'])
 
     parties = []
     members = {}
@@ -225,6 +264,10 @@ def build_topology(hosts, mode):
     if errors:
         raise TopologyError(errors)
 
+    peers = _external_parties(external_parties, parties, errors)
+    if errors:
+        raise TopologyError(errors)
+
     party_info = {}
     for p in parties:
         head = nodes[party_heads[p]]
@@ -244,9 +287,11 @@ def build_topology(hosts, mode):
         # The members of this node's Ray cluster: the only hosts its Ray ports may accept.
         node['ray_cluster_nodes'] = [n for n, o in nodes.items() if o['ray_cluster_head'] == node['ray_cluster_head']]
 
+    party_info.update(peers)
     return {
         'mode': mode,
-        'parties': parties,
+        'parties': parties + sorted(peers),
+        'local_parties': parties,
         'party_heads': party_heads,
         'simulation_head': sim_head,
         'party_info': party_info,

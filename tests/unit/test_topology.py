@@ -104,3 +104,27 @@ def test_every_problem_is_reported_at_once():
 def test_nodes_of_one_party_on_one_machine_do_not_collide():
     t = build_topology([h('a1', 'alice', '10.0.0.1'), h('a2', 'alice', '10.0.0.1')], 'production')
     assert t['nodes']['a2']['ports']['ray_node_manager'] == 21001
+
+
+def test_peers_from_a_federation_file_join_the_production_topology():
+    t = build_topology([h('a1', 'alice', '10.0.0.1')], 'production',
+                       {'bob': {'address': '10.0.0.2', 'rayfed_port': 9001, 'spu_port': 9002}})
+    assert t['parties'] == ['alice', 'bob'] and t['local_parties'] == ['alice']
+    assert t['party_heads'] == {'alice': 'a1'}
+    assert t['party_info']['bob']['rayfed_port'] == 9001
+
+
+@pytest.mark.parametrize('peers,expected', [
+    ({'bob': {'rayfed_port': 1, 'spu_port': 2}}, 'federation_file: party bob: address is missing'),
+    ({'bob': {'address': 'x', 'rayfed_port': 9, 'spu_port': 9}}, 'rayfed_port and spu_port are both 9'),
+    ({'bob': {'address': 'x', 'rayfed_port': 0, 'spu_port': 9}}, 'rayfed_port must be between 1 and 65535'),
+])
+def test_bad_federation_files_are_refused(peers, expected):
+    with pytest.raises(TopologyError) as err:
+        build_topology([h('a1', 'alice', '10.0.0.1')], 'production', peers)
+    assert any(expected in e for e in err.value.errors), err.value.errors
+
+
+def test_federation_file_needs_production_mode():
+    with pytest.raises(TopologyError, match='need production mode'):
+        build_topology([h('a1', 'alice', '10.0.0.1')], 'simulation', {'bob': {}})
