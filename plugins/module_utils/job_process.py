@@ -133,8 +133,8 @@ class JobDir(object):
             self._reap()
             result = _read_json(self.result)
             if result is not None:
-                # The runner writes its result last; let it exit.
-                end = time.time() + 5
+                # The runner writes its result last (or before a bounded shutdown); let it exit.
+                end = time.time() + 35
                 while self.running() and time.time() < end:
                     self._reap()
                     time.sleep(0.1)

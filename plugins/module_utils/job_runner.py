@@ -67,6 +67,33 @@ def _jsonable(value):
     return str(value)
 
 
+SHUTDOWN_GRACE_SECONDS = 30
+
+
+def _shutdown(sf, spec, result):
+    """sf.shutdown() ends with a barrier across parties. A party that finishes first can close
+    its RayFed proxy while a peer's last message is in flight, and the peer then exits inside
+    the barrier. The job's answer is already known: keep it, note the error, and never let
+    the shutdown outlive SHUTDOWN_GRACE_SECONDS."""
+    import threading
+
+    def give_up():
+        result['shutdown_error'] = 'sf.shutdown() did not finish in %d s' % SHUTDOWN_GRACE_SECONDS
+        _write(spec['result_path'], result)
+        os._exit(0)
+
+    timer = threading.Timer(SHUTDOWN_GRACE_SECONDS, give_up)
+    timer.daemon = True
+    timer.start()
+    try:
+        sf.shutdown()
+    except BaseException as exc:  # SystemExit from Ray included
+        traceback.print_exc()
+        result['shutdown_error'] = '%s: %s' % (type(exc).__name__, exc)
+    finally:
+        timer.cancel()
+
+
 def run(spec):
     started = time.time()
     result = {'party': spec.get('self_party'), 'started': started}
@@ -85,9 +112,12 @@ def run(spec):
         ctx = JobContext(sf, spec, pyu, spu)
         value = module.main(ctx)
         result['result'] = json.loads(json.dumps(value, default=_jsonable))
-    finally:
-        sf.shutdown()
-    result['finished'] = time.time()
+        result['finished'] = time.time()
+        result['ok'] = True
+    except BaseException:
+        _shutdown(sf, spec, result)
+        raise
+    _shutdown(sf, spec, result)
     return result
 
 
@@ -96,7 +126,6 @@ def main(argv):
         spec = json.load(f)
     try:
         result = run(spec)
-        result['ok'] = True
         rc = 0
     except BaseException as exc:  # report everything, including KeyboardInterrupt
         traceback.print_exc()

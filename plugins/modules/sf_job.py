@@ -201,6 +201,12 @@ finished:
   description: False when I(state=finished) returned after I(wait) with the job still running.
   returned: when a job was collected
   type: bool
+shutdown_error:
+  description:
+    - The job computed its result, but C(sf.shutdown()) then failed or hung (a RayFed race when parties
+      finish at different moments); the result stands.
+  returned: when it happened
+  type: str
 error:
   description: Why the job failed (the script's exception, a timeout, a stopped peer).
   returned: failure
@@ -290,6 +296,8 @@ def _collect(job, started, timeout, wait=0):
         value = result.get('result')
         out.update(rc=0, result=value,
                    changed=bool(isinstance(value, dict) and value.get('changed')))
+        if result.get('shutdown_error'):
+            out['shutdown_error'] = result['shutdown_error']
         return out, None
     if result:
         reason = result.get('error') or 'the job failed'
@@ -313,7 +321,7 @@ def main():
         running = job.running()
         if running and not module.check_mode:
             job.stop()
-        module.exit_json(changed=running, **dict(base, changed=running))
+        module.exit_json(**dict(base, changed=running))
 
     if p['state'] == 'finished':
         started = os.path.getmtime(job.pidfile) if os.path.exists(job.pidfile) else None
