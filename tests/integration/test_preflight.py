@@ -25,6 +25,10 @@ CASES = {
         bob: {hosts: {a1: {}}}""", 'a1: federation_party is ambiguous, the host is in the groups alice, bob'),
     'an invalid party name': ("""
         alice-team: {hosts: {a1: {}}}""", "a1: federation_party 'alice-team' is not a valid party name"),
+    'python versions that differ': ('''
+        alice: {hosts: {a1: {}}}
+        bob: {hosts: {b1: {python_system_interpreter: STATE/python-3.10.1}}}''',
+        'Python versions differ between hosts'),
     'an unpinned package': ("""
         alice: {hosts: {a1: {secretflow_packages: [secretflow]}}}""",
         'a1: secretflow_packages entries must be pinned with == : secretflow'),
@@ -36,6 +40,11 @@ def test_bad_inventory_is_refused_and_changes_nothing(case, tmp_path):
     groups, expected = CASES[case]
     state = tmp_path / 'state'
     state.mkdir()
+    # An interpreter that answers an older version, for the version check.
+    stub = tmp_path / 'python-3.10.1'
+    stub.write_text('#!/bin/sh\necho 3.10.1\n')
+    stub.chmod(0o755)
+    groups = groups.replace('STATE/', str(tmp_path) + '/')
     inventory = tmp_path / 'hosts.yml'
     inventory.write_text(textwrap.dedent('''
         secretflow:
@@ -54,5 +63,7 @@ def test_bad_inventory_is_refused_and_changes_nothing(case, tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
     assert expected in re.sub(r'\s+', ' ', out), out[-3000:]
+    if case == 'python versions that differ':
+        assert re.search(r'b1\s+3\.10\.1', out) and re.search(r'a1\s+3\.\d+\.\d+', out), out[-3000:]
     assert all(int(n) == 0 for n in re.findall(r'changed=(\d+)', out)), out[-2000:]
     assert os.listdir(state) == []
