@@ -37,6 +37,36 @@ class JobContext(object):
         self.workdir = os.getcwd()
 
 
+# Heads carry this resource (the ray role sets it). Peers dial a party's head, so the actors
+# that listen for them - RayFed's proxies, SPU runtimes - must run there, not on a worker.
+HEAD_RESOURCE = 'sfdeploy_head_%s'
+
+
+def _pin_actors_to_party_heads(spec):
+    """Place every actor the job creates on its party's head.
+
+    SecretFlow places actors by party resource only (simulation) or not at all (production),
+    so in a party with several Ray nodes an SPU runtime or a RayFed receiver could start on a
+    worker and listen where nobody dials. Tasks are not affected: workers still run them."""
+    import ray.actor
+
+    original = ray.actor.ActorClass._remote
+    parties = spec['parties']
+
+    def _remote(self, args=None, kwargs=None, **options):
+        resources = dict(options.get('resources') or {})
+        if spec['mode'] == 'production':
+            party = spec['self_party']
+        else:
+            party = next((p for p in parties if p in resources), None)
+        if party and options.get('scheduling_strategy') is None:
+            resources[HEAD_RESOURCE % party] = 0.001
+            options['resources'] = resources
+        return original(self, args=args, kwargs=kwargs, **options)
+
+    ray.actor.ActorClass._remote = _remote
+
+
 def _load_script(path):
     spec = importlib.util.spec_from_file_location('sfdeploy_user_job', path)
     module = importlib.util.module_from_spec(spec)
@@ -102,6 +132,7 @@ def run(spec):
 
     import secretflow as sf
 
+    _pin_actors_to_party_heads(spec)
     sf.init(**spec['init'])
     _write(spec['status_path'], {'phase': 'initialized', 'pid': os.getpid(), 'started': started})
     try:
