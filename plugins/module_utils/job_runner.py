@@ -62,6 +62,9 @@ def _pin_actors_to_party_heads(spec):
         if party and options.get('scheduling_strategy') is None:
             resources[HEAD_RESOURCE % party] = 0.001
             options['resources'] = resources
+            # Reserve no CPU: RayFed's two proxies alone would fill a 2-CPU head and leave the
+            # SPU runtime pending forever. These actors mostly wait on the network.
+            options['num_cpus'] = 0
         return original(self, args=args, kwargs=kwargs, **options)
 
     ray.actor.ActorClass._remote = _remote
