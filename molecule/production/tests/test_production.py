@@ -27,13 +27,14 @@ def plaintext_answer():
 def _playbook(*extra):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, '.collections'), ANSIBLE_NOCOLOR='1',
                ANSIBLE_HOST_KEY_CHECKING='False', ANSIBLE_CALLBACK_RESULT_FORMAT='yaml')
-    cmd = ['ansible-playbook', '-i', INVENTORY, os.path.join(ROOT, 'playbooks', 'production.yml')] + list(extra)
+    cmd = ['ansible-playbook', '-i', INVENTORY, os.path.join(ROOT, 'molecule', 'resources', 'production-job.yml')] \
+        + list(extra)
     return dict(args=cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
 
 
 def run_job(*extra):
-    """Run production.yml's job play (the deployment is converged) against the test bed."""
-    proc = subprocess.run(**_playbook('--tags', 'job,always', *extra))
+    """Run production.yml's job part (the deployment is converged) against the test bed."""
+    proc = subprocess.run(**_playbook(*extra))
     proc.stderr = ''
     return proc
 
@@ -85,7 +86,7 @@ def test_each_institution_runs_only_its_party_from_a_federation_file(tmp_path):
     assert export.returncode == 0, export.stdout[-3000:]
     text = federation.read_text()
     assert 'rayfed_port' in text and 'PRIVATE' not in text
-    runs = {party: subprocess.Popen(**_playbook('--tags', 'job,always', '--limit', party, '-e', 'job_name=split',
+    runs = {party: subprocess.Popen(**_playbook('--limit', party, '-e', 'job_name=split',
                                                 '-e', 'federation_file=%s' % federation))
             for party in sorted(HEADS)}
     outputs = {party: proc.communicate(timeout=1200)[0] for party, proc in runs.items()}
