@@ -73,7 +73,7 @@ def test_a_dead_party_fails_the_job_naming_it_and_stops_the_others():
         assert proc.returncode != 0
         assert 'The job failed on bob' in proc.stdout, proc.stdout[-4000:]
         for party in ('alice', 'carol'):
-            leftover = host(HEADS[party][0]).run('pgrep -af job_runner.py')
+            leftover = host(HEADS[party][0]).run("pgrep -af '[j]ob_runner[.]py'")
             assert leftover.rc == 1, '%s still runs %s' % (party, leftover.stdout)
     finally:
         bob.check_output('sudo systemctl start sfdeploy-ray-bob')
