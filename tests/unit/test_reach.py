@@ -1,0 +1,74 @@
+"""The cross-silo reachability check, on loopback: heads that listen and dial at once, a peer
+that is down, a port held by another process."""
+import socket
+import threading
+
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.reach import check
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(('127.0.0.1', 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _run_all(parties, timeout=10, **kwargs):
+    """Run check() for every party at once, as the heads do; party -> result."""
+    results = {}
+
+    def one(party):
+        listen = {'rayfed': parties[party][0], 'spu': parties[party][1]}
+        peers = [{'party': p, 'address': '127.0.0.1', 'service': s, 'port': parties[p][i]}
+                 for p in parties if p != party for i, s in enumerate(['rayfed', 'spu'])]
+        results[party] = check(party, '127.0.0.1', listen, peers, timeout, **kwargs)
+    threads = [threading.Thread(target=one, args=(p,)) for p in parties]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_every_head_reaches_every_peer_and_is_greeted_by_all():
+    ports = _free_ports(6)
+    parties = {'alice': ports[0:2], 'bob': ports[2:4], 'carol': ports[4:6]}
+    results = _run_all(parties)
+    for party, r in results.items():
+        assert r['failures'] == [], r
+        assert all(d['ok'] for d in r['dialled'])
+        for service in ('rayfed', 'spu'):
+            assert r['listening'][service]['reached_by'] == sorted(set(parties) - {party})
+    # The listeners are closed: the job can bind the ports right after.
+    for port in ports:
+        s = socket.socket()
+        s.bind(('127.0.0.1', port))
+        s.close()
+
+
+def test_a_peer_that_is_down_is_named_with_its_address_and_port():
+    alice_rayfed, alice_spu, bob_rayfed = _free_ports(3)
+    r = check('alice', '127.0.0.1', {'rayfed': alice_rayfed, 'spu': alice_spu},
+              [{'party': 'bob', 'address': '127.0.0.1', 'service': 'rayfed', 'port': bob_rayfed}], 3)
+    assert r['failures'] == ['alice cannot reach bob at 127.0.0.1:%d (rayfed port): connection refused '
+                             '(nothing listens there, or a firewall rejects it) after %.0f s'
+                             % (bob_rayfed, r['dialled'][0]['seconds'])]
+    assert r['dialled'][0]['attempts'] >= 2
+
+
+def test_a_port_held_by_another_process_is_an_error_unless_busy_is_fine():
+    holder = socket.socket()
+    holder.bind(('127.0.0.1', 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    try:
+        r = check('alice', '127.0.0.1', {'rayfed': port}, [], 2)
+        assert r['failures'] == ['alice: its rayfed port %d on 127.0.0.1 is in use by another process '
+                                 '(a job still running? see sf_job state=stopped)' % port]
+        r = check('alice', '127.0.0.1', {'rayfed': port}, [], 2, busy_ok=True)
+        assert r['failures'] == [] and r['listening']['rayfed']['state'] == 'busy'
+    finally:
+        holder.close()
