@@ -1,8 +1,10 @@
 """Bad inventories are refused before any host is touched: the error names the host (or
 party) and the field, and the run changes nothing. Hosts are this machine (connection local),
-with every path pointed into a temporary directory that must stay empty."""
+with every path pointed into a temporary directory that must stay empty, and ports from 30000
+up (clear of a local deployment made by the README's first command)."""
 import os
 import re
+import socket
 import subprocess
 import textwrap
 
@@ -12,8 +14,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 CASES = {
     'colliding explicit ports on one address': ("""
-        alice: {hosts: {a1: {federation_ports: {spu: 21009}}}}
-        bob: {hosts: {b1: {}}}""", 'port collision on loopback: a1 (party alice) spu 21009 and b1 (party bob) spu 21009'),
+        alice: {hosts: {a1: {federation_ports: {spu: 31009}}}}
+        bob: {hosts: {b1: {}}}""", 'port collision on loopback: a1 (party alice) spu 31009 and b1 (party bob) spu 31009'),
     'two heads in one party': ("""
         alice: {hosts: {a1: {federation_head: true}, a2: {federation_head: true}}}
         bob: {hosts: {b1: {}}}""", 'party alice: federation_head is true on 2 hosts (a1, a2)'),
@@ -32,12 +34,46 @@ CASES = {
     'an unpinned package': ("""
         alice: {hosts: {a1: {secretflow_packages: [secretflow]}}}""",
         'a1: secretflow_packages entries must be pinned with == : secretflow'),
+    'a port that is not a number': ("""
+        alice: {hosts: {a1: {federation_ports: {rayfed: twenty}}}}""",
+        "a1 (party alice): federation_rayfed_port must be an integer port, got 'twenty'"),
+    'an unknown port name': ("""
+        alice: {hosts: {a1: {federation_ports: {rayfeed: 30500}}}}""",
+        "a1 (party alice): unknown port name 'rayfeed'"),
+    'RayFed and SPU on one port': ("""
+        alice: {hosts: {a1: {federation_ports: {spu: 30008}}}}""",
+        'port collision on loopback: a1 (party alice) rayfed 30008 and a1 (party alice) spu 30008 overlap'),
+    'overlapping Ray worker port ranges': ("""
+        alice: {hosts: {a1: {}}}
+        bob: {hosts: {b1: {federation_port_base: 30500}}}""",
+        'a1 (party alice) ray_worker_ports 30100-30999 and b1 (party bob)'),
+    'a block too small for the worker range': ("""
+        alice: {hosts: {a1: {federation_port_block_size: 110}}}""",
+        'a1 (party alice): federation_port_block_size must be at least'),
+    'a loopback address mixed with remote hosts': ("""
+        alice: {hosts: {a1: {}}}
+        bob: {hosts: {b1: {federation_address: 192.0.2.10}}}""",
+        'a1: federation_address is a loopback address, which other hosts cannot dial'),
+    'a role variable of the wrong type': ("""
+        alice: {hosts: {a1: {ray_num_cpus: many}}}""",
+        "argument 'ray_num_cpus' is of type"),
+    'an unknown mode': ("""
+        alice: {hosts: {a1: {federation_mode: simulate}}}""",
+        'federation_mode must be one of: simulation, production, got: simulate'),
+    'a peer head nobody can reach': ("""
+        alice: {hosts: {a1: {}}}
+        bob: {hosts: {b1: {federation_address: 127.0.0.2, federation_listen_host: 127.0.0.3, federation_port_base: 31000}}}""",
+        'alice cannot reach bob at 127.0.0.2:31008 (rayfed port): connection refused', 'production'),
+    'a cross-silo port held by another process': ("""
+        alice: {hosts: {a1: {}}}
+        bob: {hosts: {b1: {}}}""",
+        'bob: its rayfed port 31008 on 0.0.0.0 is in use by another process', 'production'),
 }
 
 
 @pytest.mark.parametrize('case', sorted(CASES))
 def test_bad_inventory_is_refused_and_changes_nothing(case, tmp_path):
-    groups, expected = CASES[case]
+    groups, expected, mode = (CASES[case] + ('simulation',))[:3]
     state = tmp_path / 'state'
     state.mkdir()
     # An interpreter that answers an older version, for the version check.
@@ -52,14 +88,25 @@ def test_bad_inventory_is_refused_and_changes_nothing(case, tmp_path):
             ansible_connection: local
             ansible_python_interpreter: "{{{{ ansible_playbook_python }}}}"
             federation_address: 127.0.0.1
+            federation_port_base: 30000
             python_env_dir: {state}/{{{{ inventory_hostname }}}}/venv
             ray_node_dir: {state}/{{{{ inventory_hostname }}}}/ray
             ray_manager: process
           children:
     ''').format(state=state) + textwrap.indent(textwrap.dedent(groups).strip('\n'), '    ') + '\n')
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1')
-    proc = subprocess.run(['ansible-playbook', '-i', str(inventory), os.path.join(ROOT, 'playbooks', 'simulate.yml')],
-                          cwd=ROOT, env=env, capture_output=True, text=True)
+    playbook = os.path.join(ROOT, 'playbooks', 'simulate.yml' if mode == 'simulation' else 'production.yml')
+    holder = None
+    if case == 'a cross-silo port held by another process':
+        holder = socket.socket()
+        holder.bind(('0.0.0.0', 31008))
+        holder.listen(1)
+    try:
+        proc = subprocess.run(['ansible-playbook', '-i', str(inventory), playbook, '-e', 'job_reach_timeout=3'],
+                              cwd=ROOT, env=env, capture_output=True, text=True)
+    finally:
+        if holder:
+            holder.close()
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
     assert expected in re.sub(r'\s+', ' ', out), out[-3000:]
