@@ -7,7 +7,8 @@ secret shares reach the SPU, and only two answers are revealed:
   * ``richest``: the party whose own sum is largest.
 
 Job arguments (``sf_job`` ``args``):
-  values: {party: [integers]}   each party's private input (demo data).
+  values: {party: [integers]}   each party's private input (demo data). Without it, party
+                                number i (in ctx.parties order, from 0) holds [10 * (i + 1), i + 1].
 
 The plaintext answer is easy to check by hand, which is what the tests do.
 """
@@ -27,12 +28,13 @@ def _secure_answers(*vectors):
 
 
 def main(ctx):
-    parties = sorted(ctx.args['values'])
+    values = ctx.args.get('values') or {p: [10 * (i + 1), i + 1] for i, p in enumerate(ctx.parties)}
+    parties = sorted(values)
     unknown = [p for p in parties if p not in ctx.pyu]
     if unknown:
         raise ValueError('values given for parties outside the federation: %s' % unknown)
     # Each reference below points at data that stays with its owner until SPU shares it.
-    private = [ctx.pyu[p](_party_input)(ctx.args['values'][p]) for p in parties]
+    private = [ctx.pyu[p](_party_input)(values[p]) for p in parties]
     answers = ctx.spu(_secure_answers)(*[v.to(ctx.spu) for v in private])
     total, richest = ctx.sf.reveal(answers).tolist()
     return {'total': int(total), 'richest': parties[int(richest)]}

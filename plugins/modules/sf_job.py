@@ -47,16 +47,14 @@ options:
     choices: [simulation, production]
     required: true
   topology:
-    description: The deployment's topology, the C(federation_topology) fact.
+    description: The deployment's topology, the C(federation_topology) fact. Required to start a job.
     type: dict
-    required: true
   self_party:
     description: The party this host drives. Required in production mode.
     type: str
   python:
-    description: The SecretFlow environment's interpreter on this host.
+    description: The SecretFlow environment's interpreter on this host. Required to start a job.
     type: path
-    required: true
   script:
     description: Path of the job script on this host. Exactly one of I(script), I(content) (or I(src)).
     type: path
@@ -227,9 +225,9 @@ def argument_spec():
     return dict(
         state=dict(type='str', default='run', choices=['run', 'started', 'finished', 'stopped']),
         mode=dict(type='str', required=True, choices=['simulation', 'production']),
-        topology=dict(type='dict', required=True),
+        topology=dict(type='dict'),
         self_party=dict(type='str'),
-        python=dict(type='path', required=True),
+        python=dict(type='path'),
         script=dict(type='path'),
         content=dict(type='str'),
         src=dict(type='path'),
@@ -309,7 +307,9 @@ def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
         mutually_exclusive=[('script', 'content')],
-        required_if=[('mode', 'production', ('self_party',))],
+        required_if=[('mode', 'production', ('self_party',)),
+                     ('state', 'run', ('topology', 'python')),
+                     ('state', 'started', ('topology', 'python'))],
         supports_check_mode=True,
     )
     p = module.params

@@ -2,6 +2,7 @@
 party) and the field, and the run changes nothing. Hosts are this machine (connection local),
 with every path pointed into a temporary directory that must stay empty, and ports from 30000
 up (clear of a local deployment made by the README's first command)."""
+import glob
 import os
 import re
 import socket
@@ -57,9 +58,9 @@ CASES = {
     'a role variable of the wrong type': ("""
         alice: {hosts: {a1: {ray_num_cpus: many}}}""",
         "argument 'ray_num_cpus' is of type"),
-    'an unknown mode': ("""
-        alice: {hosts: {a1: {federation_mode: simulate}}}""",
-        'federation_mode must be one of: simulation, production, got: simulate'),
+    'an unknown Python provider': ("""
+        alice: {hosts: {a1: {python_provider: pip}}}""",
+        'value of python_provider must be one of: system, conda, got: pip'),
     'a peer head nobody can reach': ("""
         alice: {hosts: {a1: {}}}
         bob: {hosts: {b1: {federation_address: 127.0.0.2, federation_listen_host: 127.0.0.3, federation_port_base: 31000}}}""",
@@ -107,6 +108,9 @@ def test_bad_inventory_is_refused_and_changes_nothing(case, tmp_path):
     finally:
         if holder:
             holder.close()
+        # A case that slipped through would have started Ray nodes here: end them.
+        for nodectl in glob.glob(str(state / '*' / 'ray' / 'ray-nodectl')):
+            subprocess.run([nodectl, 'stop', os.path.dirname(nodectl)], capture_output=True)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
     assert expected in re.sub(r'\s+', ' ', out), out[-3000:]
