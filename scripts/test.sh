@@ -24,7 +24,7 @@ step() {  # step NAME COMMAND...: run one check, record its outcome
 lint() { ansible-lint --profile production --offline -q; }
 docs() {
   local m
-  for m in sf_job sf_topology; do
+  for m in sf_job sf_reach sf_topology; do
     ansible-doc -t module "sfdeploy.secretflow.$m" >/dev/null || return 1
   done
 }

@@ -15,8 +15,8 @@ description:
     does not matter). Each head binds its own cross-silo ports (RayFed, SPU) for at most
     I(timeout) seconds with a listener that only reads a greeting, and meanwhile dials every
     peer's ports until they answer or the time is up.
-  - Fails with one line per problem, such as C(bob cannot reach carol at 10.0.0.3:20008 (rayfed
-    port): timed out), or when a port of this party is already held by another process.
+  - Fails with one line per problem (for instance that bob cannot reach carol at 10.0.0.3, port
+    20008, rayfed, timed out), or when a port of this party is already held by another process.
   - Changes nothing; the listeners are gone when the module returns (each one closes as soon as
     every peer party has greeted it).
 author:

@@ -1,0 +1,53 @@
+"""Helpers shared by the scenarios' testinfra tests: hosts of the molecule inventory, and the
+collection's playbooks run against it the way a user runs them."""
+import os
+import re
+import subprocess
+import time
+
+import testinfra
+
+INVENTORY = os.environ['MOLECULE_INVENTORY_FILE']
+ROOT = os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd())
+
+
+def host(name):
+    return testinfra.get_host('ansible://%s?ansible_inventory=%s' % (name, INVENTORY))
+
+
+def playbook_args(path, *extra):
+    """subprocess arguments for ansible-playbook PATH (relative to the checkout) on the test bed."""
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, '.collections'), ANSIBLE_NOCOLOR='1',
+               ANSIBLE_HOST_KEY_CHECKING='False', ANSIBLE_CALLBACK_RESULT_FORMAT='yaml')
+    cmd = ['ansible-playbook', '-i', INVENTORY, os.path.join(ROOT, path)] + list(extra)
+    return dict(args=cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+
+
+def playbook(path, *extra):
+    """Run a playbook to its end; the CompletedProcess has the whole output in stdout."""
+    return subprocess.run(**playbook_args(path, *extra))
+
+
+def changed_counts(output):
+    return [int(n) for n in re.findall(r'changed=(\d+)', output)]
+
+
+def status(*extra):
+    return playbook('playbooks/status.yml', *extra)
+
+
+def wait_until_healthy(attempts=30, pause=10):
+    """Readiness wait (not a timing assertion): status.yml until every party is healthy."""
+    proc = None
+    for _ in range(attempts):
+        proc = status('-e', 'status_fail_unhealthy=true', '-e', 'status_reach_timeout=5')
+        if proc.returncode == 0:
+            return proc
+        time.sleep(pause)
+    return proc
+
+
+def listening(h):
+    """Ports a test host listens on."""
+    out = h.check_output("ss -Htln | awk '{print $4}'")
+    return {int(line.rsplit(':', 1)[-1]) for line in out.split()}

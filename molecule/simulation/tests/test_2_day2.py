@@ -1,0 +1,81 @@
+"""Day 2 on the simulation test bed, in order: status, --check --diff of every playbook, a
+killed head, teardown, an interrupted converge. Runs after test_1_deployment.py."""
+import os
+import signal
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
+from testbed import changed_counts, host, listening, playbook, playbook_args, status, wait_until_healthy  # noqa: E402
+
+RAY_PORTS = {'sim-alice': [20000, 20001, 20002, 20003], 'sim-bob': [20001, 20002]}
+ANSWER = '"total": 131'  # molecule.yml's job_args: 66 + 65
+
+
+def main_pid(name, party):
+    return host(name).check_output('systemctl show -p MainPID --value sfdeploy-ray-%s' % party)
+
+
+def test_status_shows_every_host_and_the_head_seeing_both():
+    proc = status('-e', 'status_fail_unhealthy=true')
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    out = proc.stdout
+    assert 'alice: healthy' in out and 'bob: healthy' in out, out[-3000:]
+    rows = {line.split()[1]: line.split() for line in out.splitlines() if line.strip().startswith(('alice ', 'bob '))}
+    assert rows['sim-alice'][2:6] == ['head', 'active', '4/4', '2/2'], rows
+    assert rows['sim-bob'][2:5] == ['worker', 'active', '2/2'], rows
+    assert set(changed_counts(out)) == {0}, out[-3000:]
+
+
+def test_check_diff_runs_every_playbook_and_changes_nothing():
+    pids = {name: main_pid(name, party) for name, party in (('sim-alice', 'alice'), ('sim-bob', 'bob'))}
+    for path in ('playbooks/simulate.yml', 'playbooks/status.yml', 'playbooks/upgrade.yml', 'playbooks/teardown.yml'):
+        proc = playbook(path, '--check', '--diff')
+        assert proc.returncode == 0, '%s:\n%s' % (path, proc.stdout[-4000:])
+    # teardown --check reported what it would remove, and removed nothing.
+    assert pids == {name: main_pid(name, party) for name, party in (('sim-alice', 'alice'), ('sim-bob', 'bob'))}
+    assert wait_until_healthy(attempts=1).returncode == 0
+
+
+def test_a_killed_head_is_restarted_the_worker_rejoins_and_a_job_succeeds():
+    before = main_pid('sim-alice', 'alice')
+    host('sim-alice').check_output('pkill -KILL -f ray/core/src/ray/gcs/gcs_server')
+    proc = wait_until_healthy()
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert main_pid('sim-alice', 'alice') != before
+    job = playbook('playbooks/simulate.yml', '--tags', 'job')
+    assert job.returncode == 0, job.stdout[-4000:]
+    assert "the job's result is the expected one" in job.stdout, job.stdout[-3000:]
+
+
+def test_teardown_leaves_nothing_listening_and_nothing_installed():
+    proc = playbook('playbooks/teardown.yml')
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    for name, ports in RAY_PORTS.items():
+        h = host(name)
+        assert not set(ports) & listening(h), name
+        assert h.run('pgrep -f "[r]ay/core/src/ray"').rc == 1, name
+        assert not h.file('/var/lib/sfdeploy/ray/%s' % name).exists
+        assert h.run('ls /etc/systemd/system/sfdeploy-ray-*.service').rc != 0
+        assert h.file('/opt/sfdeploy/venv/bin/python').exists  # kept unless asked
+    again = playbook('playbooks/teardown.yml')
+    assert again.returncode == 0 and set(changed_counts(again.stdout)) == {0}, again.stdout[-3000:]
+
+
+def test_an_interrupted_converge_is_completed_by_the_next_run():
+    # The deployment is torn down: this run has the Ray nodes to set up. Kill it as the
+    # first Ray service starts.
+    args = playbook_args('playbooks/simulate.yml')
+    run = subprocess.Popen(start_new_session=True, **args)
+    seen = []
+    for line in run.stdout:
+        seen.append(line)
+        if "Start and enable the node's service" in line:
+            break
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    assert any("Start and enable the node's service" in line for line in seen), ''.join(seen[-80:])
+    proc = playbook('playbooks/simulate.yml')
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "the job's result is the expected one" in proc.stdout, proc.stdout[-3000:]
+    assert wait_until_healthy(attempts=3).returncode == 0
