@@ -124,6 +124,11 @@ def _external_parties(external, local_parties, errors):
             peers[party] = {'head': None, 'address': str(info['address']),
                             'listen_host': str(info.get('listen_host') or '0.0.0.0'),
                             'rayfed_port': rayfed, 'spu_port': spu, 'nodes': []}
+            if info.get('ca_cert'):
+                ca_cert = str(info['ca_cert'])
+                if '-----BEGIN CERTIFICATE-----' not in ca_cert:
+                    errors.append('%s: ca_cert must be a PEM certificate (the party\'s CA)' % where)
+                peers[party]['ca_cert'] = ca_cert
     return peers
 
 
@@ -288,6 +293,8 @@ def build_topology(hosts, mode, external_parties=None):
         node['ray_cluster_nodes'] = [n for n, o in nodes.items() if o['ray_cluster_head'] == node['ray_cluster_head']]
 
     party_info.update(peers)
+    for name, node in nodes.items():
+        node['firewall'] = _firewall(node, nodes, party_info, mode)
     return {
         'mode': mode,
         'parties': parties + sorted(peers),
@@ -297,6 +304,24 @@ def build_topology(hosts, mode, external_parties=None):
         'party_info': party_info,
         'nodes': nodes,
     }
+
+
+def _firewall(node, nodes, party_info, mode):
+    """What this node's firewall lets in: its Ray ports from its own Ray cluster only, and (on a
+    party head) its RayFed and SPU ports from the peers only - in production the other parties'
+    heads; in simulation, where SPU links run inside the one cluster, the cluster's nodes."""
+    used = _used_ports(node)
+    cluster = sorted(set(nodes[n]['address'] for n in node['ray_cluster_nodes']))
+    rules = [{'name': 'ray', 'ports': [[low, high] for name, low, high in used if name not in PARTY_PORTS],
+              'sources': cluster}]
+    silo = [[low, high] for name, low, high in used if name in PARTY_PORTS]
+    if silo:
+        if mode == 'production':
+            sources = sorted(set(info['address'] for p, info in party_info.items() if p != node['party']))
+        else:
+            sources = cluster
+        rules.append({'name': 'cross_silo', 'ports': silo, 'sources': sources})
+    return rules
 
 
 def _collisions(nodes):

@@ -57,14 +57,6 @@ def test_job_result_is_right_on_every_party(party):
     assert result['result'] == plaintext_answer()
 
 
-def test_job_succeeds_with_one_fork_and_reports_the_skew():
-    proc = run_job('--forks', '1')
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert 'launch skew (latest start - earliest start):' in proc.stdout
-    for party in HEADS:
-        assert "%s: the job's result is the expected one" % party in proc.stdout.replace("''", "'")
-
-
 def test_a_dead_party_fails_the_job_naming_it_and_stops_the_others():
     bob = host('prod-bob')
     bob.check_output('sudo systemctl stop sfdeploy-ray-bob')

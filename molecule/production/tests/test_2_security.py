@@ -1,0 +1,199 @@
+"""Tests that try to get in (production test bed): mallory, who is in no party, and the parties
+themselves knocking on each other's Ray ports; clients with a foreign certificate or none on a
+running job's RayFed and SPU ports; where private keys are; a class outside the allowlist."""
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
+from testbed import ROOT, host, playbook, playbook_args  # noqa: E402
+
+NODES = {'prod-alice-1': ('alice', '10.211.2.11', True), 'prod-alice-2': ('alice', '10.211.2.12', False),
+         'prod-bob': ('bob', '10.211.2.21', True), 'prod-carol': ('carol', '10.211.2.31', True)}
+HEAD_RAY_PORTS = [20000, 20001, 20002, 20003, 20004, 20005, 20006, 20007, 20010, 20011, 20100, 20500, 20999]
+WORKER_RAY_PORTS = [20001, 20002, 20004, 20005, 20006, 20007, 20100, 20999]
+SILO_PORTS = [20008, 20009]
+TLS = '/etc/sfdeploy/tls/%s'
+
+# Runs on a test host: dial each address:port, print one line "address:port verdict" each.
+# open: the handshake completed; refused: an RST (let through, nothing listening);
+# dropped: no answer (the firewall dropped it).
+KNOCK = r'''
+import socket, sys, concurrent.futures as cf
+def knock(t):
+    a, p = t.rsplit(":", 1)
+    s = socket.socket(); s.settimeout(3)
+    try:
+        s.connect((a, int(p))); return t + " open"
+    except ConnectionRefusedError: return t + " refused"
+    except socket.timeout: return t + " dropped"
+    except OSError as e: return t + " error-%s" % e.errno
+    finally: s.close()
+with cf.ThreadPoolExecutor(64) as ex:
+    print("\n".join(ex.map(knock, sys.argv[1:])))
+'''
+
+
+def knock(name, targets):
+    out = host(name).check_output("python3 -c '%s' %s" % (KNOCK.replace("'", "'\"'\"'"), ' '.join(targets)))
+    return dict(line.rsplit(' ', 1) for line in out.splitlines())
+
+
+def ray_targets(names):
+    return ['%s:%d' % (NODES[n][1], p) for n in names for p in (HEAD_RAY_PORTS if NODES[n][2] else WORKER_RAY_PORTS)]
+
+
+def test_mallory_reaches_no_ray_rayfed_or_spu_port():
+    targets = ray_targets(NODES) + ['%s:%d' % (NODES[n][1], p) for n in NODES if NODES[n][2] for p in SILO_PORTS]
+    verdicts = knock('prod-mallory', targets)
+    assert verdicts and set(verdicts.values()) == {'dropped'}, verdicts
+    # The SSH port of every host stays open (the management connection is never filtered).
+    assert set(knock('prod-mallory', ['%s:22' % NODES[n][1] for n in NODES]).values()) == {'open'}
+
+
+def test_no_party_reaches_another_partys_ray_ports():
+    verdicts = knock('prod-bob', ray_targets(['prod-alice-1', 'prod-alice-2', 'prod-carol']))
+    assert set(verdicts.values()) == {'dropped'}, verdicts
+    # alice's cross-silo ports let bob through (nothing listens there between jobs).
+    assert set(knock('prod-bob', ['10.211.2.11:%d' % p for p in SILO_PORTS]).values()) == {'refused'}
+    # Inside alice, the worker reaches its head's GCS.
+    assert knock('prod-alice-2', ['10.211.2.11:20000']) == {'10.211.2.11:20000': 'open'}
+
+
+# Runs on bob's head while a job runs: TLS handshakes with alice's RayFed (gRPC) and SPU
+# (brpc) ports, as bob (bob's certificate, trusting its peers' CAs), as a stranger (a
+# certificate from a CA nobody trusts) and in plaintext. Prints "kind port verdict".
+HANDSHAKES = r'''
+import datetime, os, socket, ssl, sys, tempfile
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+address, ports, tls = sys.argv[1], [int(p) for p in sys.argv[2:]], "%s"
+d = tempfile.mkdtemp()
+key = ec.generate_private_key(ec.SECP256R1())
+name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mallory")])
+now = datetime.datetime.now(datetime.timezone.utc)
+cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+open(d + "/c.pem", "wb").write(cert.public_bytes(serialization.Encoding.PEM))
+open(d + "/k.pem", "wb").write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()))
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("000000040000000000")
+def tls_try(port, certfile, keyfile, cafile):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    if cafile: ctx.load_verify_locations(cafile)
+    else: ctx.verify_mode = ssl.CERT_NONE
+    ctx.load_cert_chain(certfile, keyfile)
+    ctx.set_alpn_protocols(["h2"])
+    try:
+        raw = socket.create_connection((address, port), timeout=10)
+        s = ctx.wrap_socket(raw)
+    except (ssl.SSLError, ConnectionError, socket.timeout):
+        return "refused"
+    try:
+        s.settimeout(5)
+        s.sendall(PREFACE)
+        data = s.recv(64)
+        return "served" if data else "closed"
+    except socket.timeout:
+        return "accepted"
+    except (ssl.SSLError, ConnectionError):
+        return "refused"
+    finally:
+        s.close()
+def plain_try(port):
+    try:
+        with socket.create_connection((address, port), timeout=10) as s:
+            s.sendall(PREFACE); s.settimeout(10)
+            data = s.recv(64)
+            # A TLS server answers cleartext with nothing, or with a TLS alert record (0x15).
+            return "refused" if not data or data[:1] == b"\x15" else "served"
+    except (ConnectionError, socket.timeout):
+        return "refused"
+for port in ports:
+    print("peer", port, tls_try(port, tls + "/node.crt", tls + "/node.key", tls + "/peers-ca.pem"))
+    print("stranger", port, tls_try(port, d + "/c.pem", d + "/k.pem", None))
+    print("plaintext", port, plain_try(port))
+''' % (TLS % 'bob')
+
+
+@pytest.fixture(scope='module')
+def running_job():
+    """A job holding RayFed and SPU open on every party, started with --forks 1."""
+    run = subprocess.Popen(**playbook_args('molecule/resources/production-job.yml', '--forks', '1',
+                                           '-e', 'job_src=molecule/resources/jobs/hold.py',
+                                           '-e', '{"job_args": {"hold": 100}, "job_expected_result": {"held": 3}}',
+                                           '-e', 'job_name=hold'))
+    alice = host('prod-alice-1')
+    for _ in range(60):
+        if alice.run('ss -Htln "sport = :20009"').stdout.strip():
+            break
+        time.sleep(5)
+    yield run
+    run.wait(timeout=900)
+
+
+def test_a_running_job_serves_peers_only_over_mutual_tls(running_job):
+    verdicts = {}
+    for line in host('prod-bob').check_output(
+            "sudo python3 -c '%s' 10.211.2.11 20008 20009" % HANDSHAKES.replace("'", "'\"'\"'")).splitlines():
+        kind, port, verdict = line.split()
+        verdicts[(kind, int(port))] = verdict
+    # bob with its own certificate is served: the handshake and the refusals below are real.
+    for port in SILO_PORTS:
+        assert verdicts[('peer', port)] in ('served', 'accepted'), verdicts
+    for port in SILO_PORTS:
+        assert verdicts[('stranger', port)] in ('refused', 'closed'), verdicts
+        assert verdicts[('plaintext', port)] == 'refused', verdicts
+
+
+def test_the_held_job_succeeds_with_one_fork_and_reports_the_skew(running_job):
+    out = running_job.communicate(timeout=900)[0]
+    assert running_job.returncode == 0, out[-4000:]
+    assert 'launch skew (latest start - earliest start):' in out
+    for party in ('alice', 'bob', 'carol'):
+        assert "%s: the job's result is the expected one" % party in out.replace("''", "'")
+
+
+@pytest.mark.parametrize('name', sorted(NODES))
+def test_private_keys_are_0600_and_only_on_their_host(name):
+    party, address, head = NODES[name]
+    h = host(name)
+    if not head:
+        assert not h.file(TLS % party).exists
+        return
+    for key in ('node.key', 'ca.key'):
+        f = h.file('%s/%s' % (TLS % party, key))
+        assert f.exists and f.mode == 0o600 and f.user == 'root', key
+        marker = h.check_output('sudo sed -n 2p %s/%s' % (TLS % party, key))
+        assert len(marker) == 64
+        for other in NODES.keys() - {name} | {'prod-mallory'}:
+            found = host(other).run('sudo grep -rlF -- %s /etc /root /home /tmp /var/tmp /var/lib/sfdeploy' % marker)
+            assert found.rc == 1, '%s key found on %s: %s' % (name, other, found.stdout)
+        local = subprocess.run(['grep', '-rlF', '--exclude-dir=.venv', '--exclude-dir=toolvenv', '--', marker,
+                                os.path.expanduser('~/.ansible'), '/tmp', ROOT],
+                               capture_output=True, text=True)
+        assert local.returncode == 1, 'found on the controller: %s' % local.stdout
+
+
+def test_a_verbose_run_shows_no_private_key_material():
+    proc = playbook('playbooks/production.yml', '-vvv', '--skip-tags', 'job')
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert 'PRIVATE KEY' not in proc.stdout
+    for name, (party, address, head) in NODES.items():
+        if head:
+            assert host(name).check_output('sudo sed -n 2p %s/node.key' % (TLS % party)) not in proc.stdout
+
+
+def test_a_class_outside_the_allowlist_is_refused():
+    proc = playbook('molecule/resources/production-job.yml', '-e', 'job_src=molecule/resources/jobs/forbidden.py',
+                    '-e', 'job_name=forbidden', '-e', '{"job_timeout": 180, "job_expected_result": null}')
+    out = ' '.join(proc.stdout.split())
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    assert "global 'decimal.Decimal' is forbidden" in out, proc.stdout[-5000:]
