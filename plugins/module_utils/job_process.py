@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -37,6 +38,31 @@ def log_tail(path, lines=40, max_bytes=65536):
     except (IOError, OSError):
         return []
     return data.splitlines()[-lines:]
+
+
+# Errors after which a production job can only hang until its timeout (RayFed keeps the
+# sender waiting): the refusal of a class outside the deserialization allowlist.
+FATAL_PATTERNS = (
+    (re.compile(r"UnpicklingError: global '([^']+)' is forbidden"),
+     "a peer sent an object of class %s, which is outside the deserialization allowlist (job_allowed_list); "
+     "it was refused"),
+)
+
+
+def fatal_error(path, max_bytes=1 << 20):
+    """The first fatal error in the job's log, as a sentence, or None."""
+    try:
+        with open(path, 'rb') as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - max_bytes))
+            data = f.read().decode('utf-8', 'replace')
+    except (IOError, OSError):
+        return None
+    for pattern, sentence in FATAL_PATTERNS:
+        match = pattern.search(data)
+        if match:
+            return sentence % match.group(1)
+    return None
 
 
 def pid_alive(pid):

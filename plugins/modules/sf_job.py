@@ -218,7 +218,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sfdeploy.secretflow.plugins.module_utils import job_config, job_runner
-from ansible_collections.sfdeploy.secretflow.plugins.module_utils.job_process import JobDir, log_tail
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.job_process import JobDir, fatal_error, log_tail
 
 
 def argument_spec():
@@ -289,7 +289,13 @@ def _collect(job, started, timeout, wait=0):
         'log_path': job.log,
     }
     if reason == 'still running':
-        return out, None
+        fatal = fatal_error(job.log)
+        if not fatal:
+            return out, None
+        # It would only hang until its timeout: end it now.
+        job.stop()
+        out.update(finished=True, rc=1, log_tail=log_tail(job.log))
+        return out, fatal
     if result and result.get('ok'):
         value = result.get('result')
         out.update(rc=0, result=value,

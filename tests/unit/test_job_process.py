@@ -62,3 +62,12 @@ def test_spec_carries_result_and_status_paths(tmp_path):
     job.launch(sys.executable, 'pass', {'x': 1})
     spec = json.load(open(job.spec))
     assert spec['result_path'] == job.result and spec['status_path'] == job.status and spec['x'] == 1
+
+
+def test_a_refused_class_in_the_log_is_a_fatal_error(tmp_path):
+    from ansible_collections.sfdeploy.secretflow.plugins.module_utils.job_process import fatal_error
+    log = tmp_path / 'job.log'
+    log.write_text('starting\n(ReceiverProxyActor pid=1) pickle.UnpicklingError: global \'decimal.Decimal\' is forbidden\n')
+    assert 'class decimal.Decimal, which is outside the deserialization allowlist' in fatal_error(str(log))
+    log.write_text('starting\nall fine\n')
+    assert fatal_error(str(log)) is None

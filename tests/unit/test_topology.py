@@ -128,3 +128,17 @@ def test_bad_federation_files_are_refused(peers, expected):
 def test_federation_file_needs_production_mode():
     with pytest.raises(TopologyError, match='need production mode'):
         build_topology([h('a1', 'alice', '10.0.0.1')], 'simulation', {'bob': {}})
+
+
+def test_firewall_rules_let_ray_in_from_the_cluster_and_cross_silo_from_peer_heads_only():
+    t = build_topology([h('a1', 'alice', '10.0.0.1'), h('a2', 'alice', '10.0.0.3'), h('b1', 'bob', '10.0.0.2'),
+                        h('c1', 'carol', '10.0.0.4')], 'production')
+    head, worker = t['nodes']['a1']['firewall'], t['nodes']['a2']['firewall']
+    assert head[0]['name'] == 'ray' and head[0]['sources'] == ['10.0.0.1', '10.0.0.3']
+    assert [20000, 20000] in head[0]['ports'] and [20100, 20999] in head[0]['ports']
+    assert head[1] == {'name': 'cross_silo', 'ports': [[20008, 20008], [20009, 20009]],
+                       'sources': ['10.0.0.2', '10.0.0.4']}
+    assert [r['name'] for r in worker] == ['ray'] and [20000, 20000] not in worker[0]['ports']
+    # Simulation: SPU links run inside the one cluster.
+    s = build_topology([h('a1', 'alice', '10.0.0.1'), h('b1', 'bob', '10.0.0.2')], 'simulation')
+    assert s['nodes']['b1']['firewall'][1]['sources'] == ['10.0.0.1', '10.0.0.2']

@@ -9,7 +9,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
-from testbed import ROOT, host, playbook, playbook_args  # noqa: E402
+from testbed import ROOT, changed_counts, host, playbook, playbook_args  # noqa: E402
 
 NODES = {'prod-alice-1': ('alice', '10.211.2.11', True), 'prod-alice-2': ('alice', '10.211.2.12', False),
          'prod-bob': ('bob', '10.211.2.21', True), 'prod-carol': ('carol', '10.211.2.31', True)}
@@ -197,3 +197,21 @@ def test_a_class_outside_the_allowlist_is_refused():
     out = ' '.join(proc.stdout.split())
     assert proc.returncode != 0, proc.stdout[-3000:]
     assert "global 'decimal.Decimal' is forbidden" in out, proc.stdout[-5000:]
+
+
+def _fingerprints():
+    return {name: host(name).check_output('sha256sum %s/node.crt' % (TLS % party)).split()[0]
+            for name, (party, address, head) in NODES.items() if head}
+
+
+def test_a_certificate_close_to_expiry_is_renewed_and_the_others_are_left_alone():
+    before = _fingerprints()
+    # Every certificate (365 days) "expires within 400 days": all are renewed, keys stay.
+    renew = playbook('playbooks/production.yml', '--tags', 'tls', '-e', 'tls_renew_before_days=400')
+    assert renew.returncode == 0, renew.stdout[-4000:]
+    renewed = _fingerprints()
+    assert all(renewed[name] != before[name] for name in before), (before, renewed)
+    again = playbook('playbooks/production.yml', '--tags', 'tls')
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert _fingerprints() == renewed
+    assert set(changed_counts(again.stdout)) == {0}, again.stdout[-3000:]

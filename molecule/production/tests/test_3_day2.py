@@ -21,10 +21,12 @@ def test_status_shows_each_party_its_cluster_and_its_peers():
     proc = status('-e', 'status_fail_unhealthy=true')
     assert proc.returncode == 0, proc.stdout[-4000:]
     table = rows(proc.stdout)
-    assert table['prod-alice-1'][2:7] == ['head', 'active', '4/4', '2/2', 'idle/idle'], table
+    assert table['prod-alice-1'][2:6] == ['head', 'active', '4/4', '2/2'], table
     assert table['prod-alice-2'][2:5] == ['worker', 'active', '2/2'], table
     for party, name in HEADS.items():
-        peers = ' '.join(table[name][7:])
+        assert 300 < int(table[name][6]) <= 365, table[name]  # days until the certificate expires
+        assert table[name][7] == 'idle/idle', table[name]
+        peers = ' '.join(table[name][8:])
         assert peers == ' '.join('%s ok' % p for p in sorted(HEADS) if p != party), table[name]
         assert '%s: healthy' % party in proc.stdout
 

@@ -39,7 +39,8 @@ def test_check_diff_runs_every_playbook_and_changes_nothing():
 
 def test_a_killed_head_is_restarted_the_worker_rejoins_and_a_job_succeeds():
     before = main_pid('sim-alice', 'alice')
-    host('sim-alice').check_output('pkill -KILL -f ray/core/src/ray/gcs/gcs_server')
+    # The bracket keeps pkill from matching the shell that runs it.
+    host('sim-alice').check_output("pkill -KILL -f 'ray/core/src/ray/gcs/[g]cs_server'")
     proc = wait_until_healthy()
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert main_pid('sim-alice', 'alice') != before
