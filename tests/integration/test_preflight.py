@@ -65,11 +65,43 @@ CASES = {
         alice: {hosts: {a1: {}}}
         bob: {hosts: {b1: {federation_address: 127.0.0.2, federation_listen_host: 127.0.0.3, federation_port_base: 31000}}}""",
         'alice cannot reach bob at 127.0.0.2:31008 (rayfed port): connection refused', 'production'),
+    'a user-supplied TLS key that does not match its certificate': ("""
+        alice: {hosts: {a1: {tls_ca_mode: user, tls_user_cert_src: STATE/a.crt, tls_user_key_src: STATE/b.key,
+                             tls_user_ca_src: STATE/a.crt}}}
+        bob: {hosts: {b1: {}}}""",
+        'a1 (party alice): tls_user_key_src ', 'production'),
+    'a user-supplied TLS file that does not exist': ("""
+        alice: {hosts: {a1: {tls_ca_mode: user, tls_user_cert_src: STATE/missing.crt, tls_user_key_src: STATE/a.key,
+                             tls_user_ca_src: STATE/a.crt}}}
+        bob: {hosts: {b1: {}}}""",
+        'a1 (party alice): tls_user_cert_src ', 'production'),
     'a cross-silo port held by another process': ("""
         alice: {hosts: {a1: {}}}
         bob: {hosts: {b1: {}}}""",
         'bob: its rayfed port 31008 on 0.0.0.0 is in use by another process', 'production'),
 }
+
+
+def _write_tls_files(directory):
+    """a.crt with its key a.key, and an unrelated key b.key (a user's TLS files, one mixed up)."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def pem_key(key):
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption())
+    a, b = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'alice')])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(a.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(a, hashes.SHA256()))
+    (directory / 'a.crt').write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / 'a.key').write_bytes(pem_key(a))
+    (directory / 'b.key').write_bytes(pem_key(b))
 
 
 @pytest.mark.parametrize('case', sorted(CASES))
@@ -81,6 +113,7 @@ def test_bad_inventory_is_refused_and_changes_nothing(case, tmp_path):
     stub = tmp_path / 'python-3.10.1'
     stub.write_text('#!/bin/sh\necho 3.10.1\n')
     stub.chmod(0o755)
+    _write_tls_files(tmp_path)
     groups = groups.replace('STATE/', str(tmp_path) + '/')
     inventory = tmp_path / 'hosts.yml'
     inventory.write_text(textwrap.dedent('''
