@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command 2: the whole test suite.
-#   scripts/test.sh            static checks, unit tests, then every molecule scenario
+#   scripts/test.sh            static checks, unit and integration tests, and every molecule scenario
+#                              (the scenarios run side by side, in the background)
 #   scripts/test.sh fast       static checks, unit and integration tests only (no containers)
 #   SFDEPLOY_SCENARIOS="simulation" scripts/test.sh   a subset of the scenarios
 # Prints "N passed, M failed" at the end and exits non-zero if anything failed.
@@ -41,26 +42,54 @@ build() {
 unit() { python -m pytest -q -p no:cacheprovider tests/unit; }
 # Roles driven by ansible-playbook on this machine (no containers).
 integration() { python -m pytest -q -p no:cacheprovider tests/integration; }
-scenario() {
+scenario() { molecule test -s "$1"; }
+# The scenarios use separate networks and hosts: they run side by side, and alongside the
+# checks above (which use only this machine's loopback), each into its own log that is printed
+# when it ends. The suite's wall time is then about that of the longest scenario.
+SCENARIOS=${SFDEPLOY_SCENARIOS:-simulation production}
+LOGS=$(mktemp -d)
+start_scenarios() {
+  local s
   mkdir -p /var/cache/sfdeploy-testbed/uv
-  SFDEPLOY_TESTBED_IMAGE=$(bash molecule/resources/image/build.sh | tail -n 1) || return 1
+  if ! SFDEPLOY_TESTBED_IMAGE=$(bash molecule/resources/image/build.sh | tail -n 1); then
+    failures+=(testbed-image); failed=$((failed + 1)); SCENARIOS=""; return
+  fi
   export SFDEPLOY_TESTBED_IMAGE
-  molecule test -s "$1"
+  for s in $SCENARIOS; do
+    ( begin=$SECONDS; scenario "$s" >"$LOGS/$s.log" 2>&1; echo "$? $((SECONDS - begin))" >"$LOGS/$s.rc" ) &
+  done
+}
+finish_scenarios() {
+  local s rc secs
+  wait
+  for s in $SCENARIOS; do
+    echo "=== molecule-$s"
+    cat "$LOGS/$s.log"
+    read -r rc secs <"$LOGS/$s.rc"
+    if [ "$rc" = 0 ]; then
+      passed=$((passed + 1)); echo "=== molecule-$s: passed ($secs s)"
+    else
+      failed=$((failed + 1)); failures+=("molecule-$s"); echo "=== molecule-$s: FAILED ($secs s)"
+    fi
+  done
 }
 
+if [ "${1:-all}" != fast ]; then
+  if [ "$(id -u)" = 0 ]; then
+    bash scripts/testbed-host.sh
+  fi
+  echo "=== molecule scenarios started in the background: $SCENARIOS"
+  start_scenarios
+fi
 step ansible-lint lint
 step ansible-doc docs
 step collection-build build
 step unit-tests unit
 step integration-tests integration
 if [ "${1:-all}" != fast ]; then
-  if [ "$(id -u)" = 0 ]; then
-    bash scripts/testbed-host.sh
-  fi
-  for s in ${SFDEPLOY_SCENARIOS:-simulation production}; do
-    step "molecule-$s" scenario "$s"
-  done
+  finish_scenarios
 fi
+rm -rf "$LOGS"
 
 echo
 [ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"
