@@ -31,6 +31,13 @@ def test_status_shows_each_party_its_cluster_and_its_peers():
         assert '%s: healthy' % party in proc.stdout
 
 
+def test_check_diff_runs_the_production_playbooks_and_changes_nothing():
+    for path in ('playbooks/production.yml', 'playbooks/teardown.yml'):
+        proc = playbook(path, '--check', '--diff')
+        assert proc.returncode == 0, '%s:\n%s' % (path, proc.stdout[-4000:])
+    assert status('-e', 'status_fail_unhealthy=true').returncode == 0
+
+
 def test_a_party_whose_host_is_down_stops_the_run_before_any_job_starts(tmp_path):
     # carol's host will not answer Ansible either: alice and bob run with carol's public
     # endpoint from a federation file, as institutions do.
