@@ -17,8 +17,10 @@ def host(name):
 
 def playbook_args(path, *extra):
     """subprocess arguments for ansible-playbook PATH (relative to the checkout) on the test bed."""
+    # molecule exports ANSIBLE_FORCE_COLOR for its own runs: plain text here, to be parsed.
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, '.collections'), ANSIBLE_NOCOLOR='1',
-               ANSIBLE_HOST_KEY_CHECKING='False', ANSIBLE_CALLBACK_RESULT_FORMAT='yaml')
+               ANSIBLE_FORCE_COLOR='0', ANSIBLE_HOST_KEY_CHECKING='False', ANSIBLE_CALLBACK_RESULT_FORMAT='yaml')
+    env.pop('PY_COLORS', None)
     cmd = ['ansible-playbook', '-i', INVENTORY, os.path.join(ROOT, path)] + list(extra)
     return dict(args=cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
 
