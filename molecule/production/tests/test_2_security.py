@@ -171,36 +171,59 @@ def test_the_held_job_succeeds_with_one_fork_and_reports_the_skew(running_job):
         assert "%s: the job's result is the expected one" % party in out.replace("''", "'")
 
 
-@pytest.mark.parametrize('name', sorted(NODES))
-def test_private_keys_are_0600_and_only_on_their_host(name):
-    party, address, head = NODES[name]
-    h = host(name)
-    if not head:
-        assert not h.file(TLS % party).exists
-        return
-    for key in ('node.key', 'ca.key'):
-        f = h.file('%s/%s' % (TLS % party, key))
-        assert f.exists and f.mode == 0o600 and f.user == 'root', key
-        marker = h.check_output('sudo sed -n 2p %s/%s' % (TLS % party, key))
-        assert len(marker) == 64
-        for other in NODES.keys() - {name} | {'prod-mallory'}:
-            found = host(other).run('sudo grep -rlF -- %s $(ls -d /etc /root /home /tmp /var/tmp /var/lib/sfdeploy '
-                                    '2>/dev/null)' % marker)
-            assert found.rc == 1 and not found.stdout.strip(), '%s key on %s: %s %s' % (
-                name, other, found.stdout, found.stderr)
-        local = subprocess.run(['grep', '-rlF', '--exclude-dir=.venv', '--exclude-dir=toolvenv', '--', marker,
-                                os.path.expanduser('~/.ansible'), '/tmp', ROOT],
-                               capture_output=True, text=True)
-        assert local.returncode == 1, 'found on the controller: %s' % local.stdout
-
-
-def test_a_verbose_run_shows_no_private_key_material():
-    proc = playbook('playbooks/production.yml', '-vvv', '--skip-tags', 'job')
-    assert proc.returncode == 0, proc.stdout[-4000:]
-    assert 'PRIVATE KEY' not in proc.stdout
+def _key_markers():
+    """host -> a line of each private key file on it (the second line of the PEM)."""
+    markers = {}
     for name, (party, address, head) in NODES.items():
         if head:
-            assert host(name).check_output('sudo sed -n 2p %s/node.key' % (TLS % party)) not in proc.stdout
+            markers[name] = [host(name).check_output('sudo sed -n 2p %s/%s' % (TLS % party, key))
+                             for key in ('node.key', 'ca.key')]
+    return markers
+
+
+def test_private_keys_are_0600_and_only_on_their_host():
+    for name, (party, address, head) in NODES.items():
+        h = host(name)
+        if not head:
+            assert not h.file(TLS % party).exists, name
+            continue
+        for key in ('node.key', 'ca.key'):
+            f = h.file('%s/%s' % (TLS % party, key))
+            assert f.exists and f.mode == 0o600 and f.user == 'root', (name, key)
+    markers = _key_markers()
+    assert all(len(m) == 64 for ms in markers.values() for m in ms), markers
+    for other in list(NODES) + ['prod-mallory']:
+        foreign = [m for name, ms in markers.items() if name != other for m in ms]
+        found = host(other).run('sudo grep -rlF %s -- $(ls -d /etc /root /home /tmp /var/tmp /var/lib/sfdeploy '
+                                '2>/dev/null)' % ' '.join('-e %s' % m for m in foreign))
+        assert found.rc == 1 and not found.stdout.strip(), 'keys of other hosts on %s: %s %s' % (
+            other, found.stdout, found.stderr)
+    every = [m for ms in markers.values() for m in ms]
+    local = subprocess.run(['grep', '-rlF', '--exclude-dir=.venv', '--exclude-dir=toolvenv']
+                           + [a for m in every for a in ('-e', m)]
+                           + ['--', os.path.expanduser('~/.ansible'), '/tmp', ROOT], capture_output=True, text=True)
+    assert local.returncode == 1, 'found on the controller: %s' % local.stdout
+
+
+def _fingerprints():
+    return {name: host(name).check_output('sha256sum %s/node.crt' % (TLS % party)).split()[0]
+            for name, (party, address, head) in NODES.items() if head}
+
+
+def test_a_verbose_full_run_renews_close_to_expiry_certificates_and_shows_no_key():
+    before = _fingerprints()
+    # Every certificate (365 days) "expires within 400 days": all are renewed; keys stay.
+    proc = playbook('playbooks/production.yml', '-vvv', '--skip-tags', 'job', '-e', 'tls_renew_before_days=400')
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert 'PRIVATE KEY' not in proc.stdout
+    assert not [m for ms in _key_markers().values() for m in ms if m in proc.stdout]
+    renewed = _fingerprints()
+    assert all(renewed[name] != before[name] for name in before), (before, renewed)
+    # With the default window the fresh certificates are left alone.
+    again = playbook('playbooks/production.yml', '--tags', 'tls')
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert _fingerprints() == renewed
+    assert set(changed_counts(again.stdout)) == {0}, again.stdout[-3000:]
 
 
 def test_a_class_outside_the_allowlist_is_refused():
@@ -210,20 +233,3 @@ def test_a_class_outside_the_allowlist_is_refused():
     assert proc.returncode != 0, proc.stdout[-3000:]
     assert "global 'decimal.Decimal' is forbidden" in out, proc.stdout[-5000:]
 
-
-def _fingerprints():
-    return {name: host(name).check_output('sha256sum %s/node.crt' % (TLS % party)).split()[0]
-            for name, (party, address, head) in NODES.items() if head}
-
-
-def test_a_certificate_close_to_expiry_is_renewed_and_the_others_are_left_alone():
-    before = _fingerprints()
-    # Every certificate (365 days) "expires within 400 days": all are renewed, keys stay.
-    renew = playbook('playbooks/production.yml', '--tags', 'tls', '-e', 'tls_renew_before_days=400')
-    assert renew.returncode == 0, renew.stdout[-4000:]
-    renewed = _fingerprints()
-    assert all(renewed[name] != before[name] for name in before), (before, renewed)
-    again = playbook('playbooks/production.yml', '--tags', 'tls')
-    assert again.returncode == 0, again.stdout[-4000:]
-    assert _fingerprints() == renewed
-    assert set(changed_counts(again.stdout)) == {0}, again.stdout[-3000:]
