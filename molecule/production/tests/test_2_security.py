@@ -190,19 +190,21 @@ def test_private_keys_are_0600_and_only_on_their_host():
         for key in ('node.key', 'ca.key'):
             f = h.file('%s/%s' % (TLS % party, key))
             assert f.exists and f.mode == 0o600 and f.user == 'root', (name, key)
+    # Key lines must never reach a failure message (which lands in logs): compare, then assert.
     markers = _key_markers()
-    assert all(len(m) == 64 for ms in markers.values() for m in ms), markers
+    assert all(len(m) == 64 for ms in markers.values() for m in ms), 'a key file is not a PEM key'
     for other in list(NODES) + ['prod-mallory']:
         foreign = [m for name, ms in markers.items() if name != other for m in ms]
         found = host(other).run('sudo grep -rlF %s -- $(ls -d /etc /root /home /tmp /var/tmp /var/lib/sfdeploy '
                                 '2>/dev/null)' % ' '.join('-e %s' % m for m in foreign))
-        assert found.rc == 1 and not found.stdout.strip(), 'keys of other hosts on %s: %s %s' % (
-            other, found.stdout, found.stderr)
+        clean = found.rc == 1 and not found.stdout.strip()
+        assert clean, 'keys of other hosts on %s, in: %s' % (other, found.stdout)
     every = [m for ms in markers.values() for m in ms]
     local = subprocess.run(['grep', '-rlF', '--exclude-dir=.venv', '--exclude-dir=toolvenv']
                            + [a for m in every for a in ('-e', m)]
                            + ['--', os.path.expanduser('~/.ansible'), '/tmp', ROOT], capture_output=True, text=True)
-    assert local.returncode == 1, 'found on the controller: %s' % local.stdout
+    clean = local.returncode == 1
+    assert clean, 'keys found on the controller, in: %s' % local.stdout
 
 
 def _fingerprints():
@@ -216,7 +218,8 @@ def test_a_verbose_full_run_renews_close_to_expiry_certificates_and_shows_no_key
     proc = playbook('playbooks/production.yml', '-vvv', '--skip-tags', 'job', '-e', 'tls_renew_before_days=400')
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert 'PRIVATE KEY' not in proc.stdout
-    assert not [m for ms in _key_markers().values() for m in ms if m in proc.stdout]
+    shown = [name for name, ms in _key_markers().items() for m in ms if m in proc.stdout]
+    assert not shown, 'the output shows private key lines of %s' % shown
     renewed = _fingerprints()
     assert all(renewed[name] != before[name] for name in before), (before, renewed)
     # With the default window the fresh certificates are left alone.
