@@ -28,16 +28,19 @@ def _read_json(path):
         return None
 
 
-def log_tail(path, lines=40, max_bytes=65536):
+def _read_end(path, max_bytes):
+    """The last max_bytes of a file as text ('' when it cannot be read)."""
     try:
         with open(path, 'rb') as f:
             f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - max_bytes))
-            data = f.read().decode('utf-8', 'replace')
+            f.seek(max(0, f.tell() - max_bytes))
+            return f.read().decode('utf-8', 'replace')
     except (IOError, OSError):
-        return []
-    return data.splitlines()[-lines:]
+        return ''
+
+
+def log_tail(path, lines=40, max_bytes=65536):
+    return _read_end(path, max_bytes).splitlines()[-lines:]
 
 
 # Errors after which a production job can only hang until its timeout (RayFed keeps the
@@ -51,13 +54,7 @@ FATAL_PATTERNS = (
 
 def fatal_error(path, max_bytes=1 << 20):
     """The first fatal error in the job's log, as a sentence, or None."""
-    try:
-        with open(path, 'rb') as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - max_bytes))
-            data = f.read().decode('utf-8', 'replace')
-    except (IOError, OSError):
-        return None
+    data = _read_end(path, max_bytes)
     for pattern, sentence in FATAL_PATTERNS:
         match = pattern.search(data)
         if match:

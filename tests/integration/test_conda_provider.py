@@ -9,8 +9,9 @@ import subprocess
 
 import pytest
 
+from runner import ansible_playbook
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
 INSTALLER = os.path.join(HERE, 'files', 'fake-miniforge.sh')
 SYSTEM_PYTHON = subprocess.check_output(
     ['/usr/bin/python3', '-c', 'import platform; print(platform.python_version())'], text=True).strip()
@@ -18,11 +19,10 @@ SYSTEM_PYTHON = subprocess.check_output(
 
 def play(prefix, *extra, sha=None, version=SYSTEM_PYTHON):
     sha = sha or hashlib.sha256(open(INSTALLER, 'rb').read()).hexdigest()
-    cmd = ['ansible-playbook', os.path.join(HERE, 'conda.yml'), '-i', 'localhost,',
+    args = [os.path.join(HERE, 'conda.yml'), '-i', 'localhost,',
            '-e', 'python_conda_installer_src=%s' % INSTALLER, '-e', 'python_conda_installer_sha256=%s' % sha,
            '-e', 'python_conda_prefix=%s' % prefix, '-e', 'python_conda_python_version=%s' % version] + list(extra)
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1')
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = ansible_playbook(*args)
     changed = re.search(r'localhost\s+: ok=\d+\s+changed=(\d+)', proc.stdout)
     return proc, int(changed.group(1)) if changed else None
 

@@ -2,22 +2,17 @@
 directory): who signs whom, who trusts whom, where the keys are, and a second run that changes
 nothing. Only the tls role runs (--tags tls), so no SecretFlow is needed."""
 import os
-import re
 import stat
-import subprocess
 import textwrap
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from runner import ROOT, ansible_playbook, changed_counts
 
 
 def _run(inventory, *extra):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1')
-    return subprocess.run(['ansible-playbook', '-i', str(inventory), os.path.join(ROOT, 'playbooks', 'production.yml'),
-                           '--tags', 'tls'] + list(extra), cwd=ROOT, env=env, capture_output=True, text=True)
+    return ansible_playbook('-i', inventory, os.path.join(ROOT, 'playbooks', 'production.yml'), '--tags', 'tls', *extra)
 
 
 def _inventory(tmp_path, **hostvars):
@@ -57,14 +52,10 @@ def _signed_by(cert, ca):
         return False
 
 
-def _changed(out):
-    return [int(n) for n in re.findall(r'changed=(\d+)', out)]
-
-
 def _check_idempotent(inventory):
     again = _run(inventory)
     assert again.returncode == 0, again.stdout[-3000:]
-    assert set(_changed(again.stdout)) == {0}, again.stdout[-3000:]
+    assert set(changed_counts(again.stdout)) == {0}, again.stdout[-3000:]
 
 
 def test_each_party_has_its_own_ca_and_trusts_only_the_peers(tmp_path):
@@ -94,7 +85,7 @@ def test_a_shared_ca_signs_every_head_from_its_csr(tmp_path):
         assert _signed_by(_cert(tmp_path / me / 'node.crt'), ca)
         assert [c.subject for c in _bundle(tmp_path / me / 'peers-ca.pem')] == [ca.subject]
     again = _run(inventory, '-e', 'tls_ca_mode=shared')
-    assert again.returncode == 0 and set(_changed(again.stdout)) == {0}, again.stdout[-3000:]
+    assert again.returncode == 0 and set(changed_counts(again.stdout)) == {0}, again.stdout[-3000:]
 
 
 def test_user_supplied_files_are_installed_without_showing_the_key(tmp_path):

@@ -3,20 +3,18 @@ peer stopping everyone, and forks=1."""
 import json
 import os
 import subprocess
+import sys
 
 import pytest
-import testinfra
 
-INVENTORY = os.environ['MOLECULE_INVENTORY_FILE']
-ROOT = os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd())
+sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
+from testbed import host, playbook, playbook_args  # noqa: E402
+
+JOB_PLAYBOOK = 'molecule/resources/production-job.yml'
 VENV = '/opt/sfdeploy/venv'
 HEADS = {'alice': ('prod-alice-1', '10.211.2.11'), 'bob': ('prod-bob', '10.211.2.21'),
          'carol': ('prod-carol', '10.211.2.31')}
 VALUES = {'alice': [11, 22, 33], 'bob': [40, 25], 'carol': [70]}  # molecule.yml job_args
-
-
-def host(name):
-    return testinfra.get_host('ansible://%s?ansible_inventory=%s' % (name, INVENTORY))
 
 
 def plaintext_answer():
@@ -24,19 +22,9 @@ def plaintext_answer():
     return {'total': sum(sums.values()), 'richest': max(sums, key=sums.get)}
 
 
-def _playbook(*extra):
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, '.collections'), ANSIBLE_NOCOLOR='1',
-               ANSIBLE_HOST_KEY_CHECKING='False', ANSIBLE_CALLBACK_RESULT_FORMAT='yaml')
-    cmd = ['ansible-playbook', '-i', INVENTORY, os.path.join(ROOT, 'molecule', 'resources', 'production-job.yml')] \
-        + list(extra)
-    return dict(args=cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
-
-
 def run_job(*extra):
     """Run production.yml's job part (the deployment is converged) against the test bed."""
-    proc = subprocess.run(**_playbook(*extra))
-    proc.stderr = ''
-    return proc
+    return playbook(JOB_PLAYBOOK, *extra)
 
 
 @pytest.mark.parametrize('party,nodes', [('alice', 2), ('bob', 1), ('carol', 1)])
@@ -74,11 +62,11 @@ def test_a_dead_party_fails_the_job_naming_it_and_stops_the_others():
 def test_each_institution_runs_only_its_party_from_a_federation_file(tmp_path):
     """Way 2: every institution knows the others only from the shared, public federation file."""
     federation = tmp_path / 'federation.yml'
-    export = subprocess.run(**_playbook('--tags', 'always', '-e', 'federation_export_file=%s' % federation))
+    export = playbook(JOB_PLAYBOOK, '--tags', 'always', '-e', 'federation_export_file=%s' % federation)
     assert export.returncode == 0, export.stdout[-3000:]
     text = federation.read_text()
     assert 'rayfed_port' in text and 'PRIVATE' not in text
-    runs = {party: subprocess.Popen(**_playbook('--limit', party, '-e', 'job_name=split',
+    runs = {party: subprocess.Popen(**playbook_args(JOB_PLAYBOOK, '--limit', party, '-e', 'job_name=split',
                                                 '-e', 'federation_file=%s' % federation))
             for party in sorted(HEADS)}
     outputs = {party: proc.communicate(timeout=1200)[0] for party, proc in runs.items()}

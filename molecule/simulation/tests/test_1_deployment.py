@@ -1,18 +1,16 @@
 """Verify the simulation test bed: one Ray cluster over two machines and a real job's answer."""
 import json
 import os
+import sys
 
 import pytest
-import testinfra
 
-INVENTORY = os.environ['MOLECULE_INVENTORY_FILE']
+sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
+from testbed import host  # noqa: E402
+
 VENV = '/opt/sfdeploy/venv'
 # molecule.yml's job_args: each party's private numbers.
 VALUES = {'alice': [11, 22, 33], 'bob': [40, 25]}
-
-
-def host(name):
-    return testinfra.get_host('ansible://%s?ansible_inventory=%s' % (name, INVENTORY))
 
 
 @pytest.mark.parametrize('name,party', [('sim-alice', 'alice'), ('sim-bob', 'bob')])
