@@ -50,19 +50,30 @@ def _endpoint(host, port):
     return '%s:%d' % (host, port)
 
 
-def spu_cluster_def(topology, protocol='SEMI2K', field='FM128', secretflow_version=None, tls=None):
+def spu_cluster_def(topology, protocol='SEMI2K', field='FM128', secretflow_version=None, tls=None,
+                    tls_front=False):
     """SPU cluster_def: one node per party, on the party head's SPU port.
 
     ``tls`` maps party -> {'cert', 'key', 'ca_cert'} paths on that party's head; the same
-    files serve as SPU server and client options (mutual TLS)."""
+    files serve as SPU server and client options (mutual TLS).
+
+    ``tls_front``: the party heads run the tls role's TLS front on their SPU port. SPU itself
+    then listens on the head's loopback (``spu_local_port``) and peers dial the front, which
+    admits only clients whose certificate a peer CA signed. It exists because SPU's brpc server
+    also answers cleartext on its TLS port. SPU keeps its server options (it enables TLS for
+    server and client together) and its client options, so its own links to peers stay mutual TLS."""
     listen_key = spu_listen_key(secretflow_version)
     nodes = []
     for party in topology['parties']:
         info = topology['party_info'][party]
+        if tls_front and tls and info.get('spu_local_port'):
+            listen = _endpoint('127.0.0.1', info['spu_local_port'])
+        else:
+            listen = _endpoint(info['listen_host'], info['spu_port'])
         node = {
             'party': party,
             'address': _endpoint(info['address'], info['spu_port']),
-            listen_key: _endpoint(info['listen_host'], info['spu_port']),
+            listen_key: listen,
         }
         if tls and party in tls:
             opts = {
@@ -74,6 +85,20 @@ def spu_cluster_def(topology, protocol='SEMI2K', field='FM128', secretflow_versi
             node['tls_opts'] = {'server_ssl_opts': dict(opts), 'client_ssl_opts': dict(opts)}
         nodes.append(node)
     return {'nodes': nodes, 'runtime_config': {'protocol': protocol, 'field': field}}
+
+
+def spu_tls_front(topology, self_party, tls_config, stunnel):
+    """What the job runner's SPU TLS front needs (see spu_cluster_def's ``tls_front``): listen on
+    the party's SPU port, hand SPU on the loopback what passed mutual TLS."""
+    info = topology['party_info'][self_party]
+    return {
+        'stunnel': stunnel,
+        'accept': _endpoint(info['listen_host'], info['spu_port']),
+        'connect': _endpoint('127.0.0.1', info['spu_local_port']),
+        'cert': tls_config['cert'],
+        'key': tls_config['key'],
+        'ca_cert': tls_config['ca_cert'],
+    }
 
 
 def spu_link_desc(options):

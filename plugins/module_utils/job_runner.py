@@ -18,6 +18,8 @@ plus SecretFlow.
 import importlib.util
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -100,6 +102,72 @@ def _jsonable(value):
     return str(value)
 
 
+# SPU's TLS front (production with TLS): stunnel on the party's SPU port, in front of SPU on
+# the head's loopback. brpc, which carries SPU's links, also answers cleartext on the port
+# where it serves TLS; the front completes a mutual TLS handshake (a certificate signed by a
+# peer's CA) before any byte reaches SPU, and refuses everything else. It lives exactly as
+# long as the job: the runner starts it, and it dies with the runner (PR_SET_PDEATHSIG).
+TLS_FRONT_CONF = """; Written by sfdeploy's job runner for this job; SPU's TLS front.
+foreground = yes
+pid =
+debug = notice
+
+[spu]
+accept = {accept}
+connect = {connect}
+cert = {cert}
+key = {key}
+CAfile = {ca_cert}
+verifyChain = yes
+requireCert = yes
+sslVersionMin = TLSv1.2
+socket = l:TCP_NODELAY=1
+socket = r:TCP_NODELAY=1
+"""
+TLS_FRONT_READY = 'Configuration successful'
+TLS_FRONT_START_SECONDS = 20
+
+
+def _die_with_parent():
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def start_tls_front(front, directory):
+    """Start the front and wait until it listens; raises with its log when it cannot."""
+    conf = os.path.join(directory, 'spu-tls-front.conf')
+    log = os.path.join(directory, 'spu-tls-front.log')
+    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'w') as f:
+        f.write(TLS_FRONT_CONF.format(**front))
+    with open(log, 'w') as out:
+        proc = subprocess.Popen([front['stunnel'], conf], stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, close_fds=True, preexec_fn=_die_with_parent)
+    deadline = time.time() + TLS_FRONT_START_SECONDS
+    while time.time() < deadline:
+        with open(log) as f:
+            text = f.read()
+        if TLS_FRONT_READY in text:
+            return proc
+        if proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    proc.kill()
+    with open(log) as f:
+        tail = ' | '.join(line.strip() for line in f.read().splitlines()[-6:])
+    raise RuntimeError('the SPU TLS front (stunnel on %s) did not start: %s' % (front['accept'], tail))
+
+
+def stop_tls_front(proc):
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 SHUTDOWN_GRACE_SECONDS = 30
 
 
@@ -136,6 +204,17 @@ def run(spec):
     import secretflow as sf
 
     _pin_actors_to_party_heads(spec)
+    front = None
+    if (spec.get('spu') or {}).get('tls_front'):
+        front = start_tls_front(spec['spu']['tls_front'], os.path.dirname(spec['status_path']))
+    try:
+        result = _run_job(sf, spec, module, result, started)
+    finally:
+        stop_tls_front(front)
+    return result
+
+
+def _run_job(sf, spec, module, result, started):
     sf.init(**spec['init'])
     _write(spec['status_path'], {'phase': 'initialized', 'pid': os.getpid(), 'started': started})
     try:

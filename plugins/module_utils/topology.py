@@ -32,6 +32,7 @@ PORT_OFFSETS = {
     'spu': 9,
     'ray_dashboard': 10,
     'ray_dashboard_grpc': 11,
+    'spu_local': 12,
 }
 # Ray worker processes take ports from [min, max]; the range sits at the end of the block.
 WORKER_RANGE_OFFSETS = (100, 999)
@@ -45,7 +46,11 @@ MIN_WORKER_PORTS = 16
 # too, or two heads on one machine fight over 8265.
 HEAD_ONLY_PORTS = ('ray_gcs', 'ray_client_server', 'ray_dashboard', 'ray_dashboard_grpc')
 PARTY_PORTS = ('rayfed', 'spu')
-RAY_PORTS = tuple(p for p in PORT_OFFSETS if p not in PARTY_PORTS)
+# Bound on the head's loopback only: with the TLS front (tls role) SPU itself listens here and
+# the front, on the SPU port, hands it the connections whose mutual TLS handshake succeeded.
+# No firewall rule names these ports; nothing outside the host can reach them.
+LOCAL_PORTS = ('spu_local',)
+RAY_PORTS = tuple(p for p in PORT_OFFSETS if p not in PARTY_PORTS + LOCAL_PORTS)
 
 MODES = ('simulation', 'production')
 PARTY_NAME_RE = re.compile(r'^[A-Za-z][A-Za-z0-9_]{0,62}$')
@@ -97,7 +102,7 @@ def _used_ports(node):
         used.append((name, node['ports'][name], node['ports'][name]))
     used.append(('ray_worker_ports', node['ports']['ray_min_worker'], node['ports']['ray_max_worker']))
     if node['party_head']:
-        for name in PARTY_PORTS:
+        for name in PARTY_PORTS + LOCAL_PORTS:
             used.append((name, node['ports'][name], node['ports'][name]))
     return used
 
@@ -282,6 +287,7 @@ def build_topology(hosts, mode, external_parties=None):
             'listen_host': head['listen_host'],
             'rayfed_port': head['ports']['rayfed'],
             'spu_port': head['ports']['spu'],
+            'spu_local_port': head['ports']['spu_local'],
             'nodes': [h['host'] for h in members[p]],
         }
     for name, node in nodes.items():
@@ -312,6 +318,7 @@ def _firewall(node, nodes, party_info, mode):
     heads; in simulation, where SPU links run inside the one cluster, the cluster's nodes."""
     used = _used_ports(node)
     cluster = sorted(set(nodes[n]['address'] for n in node['ray_cluster_nodes']))
+    used = [u for u in used if u[0] not in LOCAL_PORTS]
     rules = [{'name': 'ray', 'ports': [[low, high] for name, low, high in used if name not in PARTY_PORTS],
               'sources': cluster}]
     silo = [[low, high] for name, low, high in used if name in PARTY_PORTS]

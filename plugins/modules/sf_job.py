@@ -103,6 +103,13 @@ options:
       - Production only. File paths on this host of this party's certificate, key and the
         peers' CA bundle (keys C(cert), C(key), C(ca_cert)). Also used for SPU mutual TLS.
     type: dict
+  spu_tls_front:
+    description:
+      - Production with I(tls_config) only. The party heads run the tls role's TLS front on
+        their SPU port; SPU then listens on the head's loopback, on the topology's
+        C(spu_local_port), behind it.
+    type: bool
+    default: false
   allowed_list:
     description:
       - Production only. The cross-silo deserialization allowlist (module -> list of names).
@@ -213,12 +220,17 @@ error:
 
 import inspect
 import os
+import shutil
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sfdeploy.secretflow.plugins.module_utils import job_config, job_runner
 from ansible_collections.sfdeploy.secretflow.plugins.module_utils.job_process import JobDir, fatal_error, log_tail
+
+
+# stunnel's name on Debian (stunnel4) and elsewhere.
+STUNNEL_NAMES = ('stunnel4', 'stunnel')
 
 
 def argument_spec():
@@ -240,6 +252,7 @@ def argument_spec():
         spu_field=dict(type='str', default='FM128'),
         spu_link_desc=dict(type='dict', default={}),
         tls_config=dict(type='dict'),
+        spu_tls_front=dict(type='bool', default=False),
         allowed_list=dict(type='dict'),
         secretflow_version=dict(type='str'),
         wait=dict(type='int', default=0),
@@ -265,13 +278,26 @@ def build_spec(p, script_path):
         'args': p['args'],
         'spu': None,
     }
+    front = bool(p['spu_tls_front'] and tls_by_party)
     if p['spu']:
         spec['spu'] = {
             'cluster_def': job_config.spu_cluster_def(topology, p['spu_protocol'], p['spu_field'],
-                                                      p['secretflow_version'], tls_by_party),
+                                                      p['secretflow_version'], tls_by_party, front),
             'link_desc': job_config.spu_link_desc(p['spu_link_desc']),
         }
+        if front:
+            spec['spu']['tls_front'] = job_config.spu_tls_front(topology, self_party, p['tls_config'],
+                                                                _stunnel())
     return spec
+
+
+def _stunnel():
+    """stunnel's path on this host, None when it is not installed."""
+    for name in STUNNEL_NAMES:
+        path = shutil.which(name, path=os.environ.get('PATH', '') + ':/usr/bin:/usr/sbin:/bin')
+        if path:
+            return path
+    return None
 
 
 def _collect(job, started, timeout, wait=0):
@@ -348,6 +374,10 @@ def main():
         spec = build_spec(p, p['script'] or os.path.join(job.path, 'job_script.py'))
     except (job_config.JobConfigError, KeyError) as exc:
         module.fail_json(msg='invalid job configuration: %s' % exc, **base)
+    front = (spec.get('spu') or {}).get('tls_front')
+    if front and not front['stunnel'] and not module.check_mode:
+        module.fail_json(msg='%s: spu_tls_front needs stunnel, which is not installed on this host (package '
+                             'stunnel4 on Debian, stunnel on Red Hat; the tls role installs it)' % party, **base)
     if not os.access(p['python'], os.X_OK):
         module.fail_json(msg='the job interpreter %s does not exist or is not executable' % p['python'], **base)
 

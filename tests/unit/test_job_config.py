@@ -32,6 +32,21 @@ def test_spu_tls_options_are_mutual(topology):
     assert node['tls_opts'] == {'server_ssl_opts': expected, 'client_ssl_opts': expected}
 
 
+def test_behind_the_tls_front_spu_listens_on_the_loopback(topology):
+    tls = {'cert': '/c.pem', 'key': '/k.pem', 'ca_cert': '/ca.pem'}
+    nodes = job_config.spu_cluster_def(topology, tls={'alice': tls, 'bob': tls}, tls_front=True)['nodes']
+    # Peers dial the front on the SPU port; SPU itself binds the loopback port behind it.
+    assert [(n['address'], n['listen_address']) for n in nodes] == [
+        ('10.0.0.1:20009', '127.0.0.1:20012'), ('10.0.0.2:20009', '127.0.0.1:20012')]
+    assert nodes[0]['tls_opts']['client_ssl_opts']['certificate_path'] == '/c.pem'
+    # Without TLS there is no front.
+    plain = job_config.spu_cluster_def(topology, tls_front=True)['nodes']
+    assert plain[1]['listen_address'] == '10.0.0.2:20009'
+    front = job_config.spu_tls_front(topology, 'bob', tls, '/usr/bin/stunnel4')
+    assert front == {'stunnel': '/usr/bin/stunnel4', 'accept': '10.0.0.2:20009', 'connect': '127.0.0.1:20012',
+                     'cert': '/c.pem', 'key': '/k.pem', 'ca_cert': '/ca.pem'}
+
+
 def test_production_init_kwargs(topology):
     kwargs = job_config.init_kwargs(topology, 'bob', '1.11.0b1',
                                     tls_config={'cert': 'c', 'key': 'k', 'ca_cert': 'ca'},

@@ -15,7 +15,7 @@ def test_one_host_per_party_on_distinct_addresses_share_the_default_block():
     assert t['nodes']['a1']['ports'] == t['nodes']['b1']['ports'] == assign_ports(0)
     assert t['party_info']['bob'] == {
         'head': 'b1', 'address': '10.0.0.2', 'listen_host': '0.0.0.0',
-        'rayfed_port': 20008, 'spu_port': 20009, 'nodes': ['b1']}
+        'rayfed_port': 20008, 'spu_port': 20009, 'spu_local_port': 20012, 'nodes': ['b1']}
 
 
 def test_parties_sharing_an_address_get_consecutive_blocks():
@@ -139,6 +139,13 @@ def test_firewall_rules_let_ray_in_from_the_cluster_and_cross_silo_from_peer_hea
     assert head[1] == {'name': 'cross_silo', 'ports': [[20008, 20008], [20009, 20009]],
                        'sources': ['10.0.0.2', '10.0.0.4']}
     assert [r['name'] for r in worker] == ['ray'] and [20000, 20000] not in worker[0]['ports']
+    # SPU's port behind the TLS front is bound to the loopback: no rule names it.
+    assert not any([20012, 20012] in r['ports'] for r in head)
     # Simulation: SPU links run inside the one cluster.
     s = build_topology([h('a1', 'alice', '10.0.0.1'), h('b1', 'bob', '10.0.0.2')], 'simulation')
     assert s['nodes']['b1']['firewall'][1]['sources'] == ['10.0.0.1', '10.0.0.2']
+
+
+def test_the_loopback_spu_port_collides_like_any_other():
+    with pytest.raises(TopologyError, match='spu_local'):
+        build_topology([dict(h('a1', 'alice', '10.0.0.1'), ports={'spu_local': 20008})], 'production')

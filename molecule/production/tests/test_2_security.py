@@ -2,6 +2,7 @@
 themselves knocking on each other's Ray ports; clients with a foreign certificate or none on a
 running job's RayFed and SPU ports; where private keys are; a class outside the allowlist."""
 import os
+import re
 import subprocess
 import sys
 import time
@@ -165,11 +166,15 @@ def test_a_running_job_serves_peers_only_over_mutual_tls(running_job):
     assert verdicts[('plaintext', 20008)] == 'refused', verdicts
 
 
-@pytest.mark.xfail(strict=True, reason='brpc, which carries the SPU links, also serves cleartext on the port where '
-                                       'it serves TLS (SPU sets no force_ssl); only the firewall keeps non-peers out')
 def test_spu_refuses_a_plaintext_client_from_a_peer_address(running_job):
+    # brpc, which carries SPU's links, answers cleartext on its TLS port too; the job's TLS front
+    # (stunnel) holds the SPU port and SPU itself listens on alice's loopback only.
     verdicts = _handshakes()
-    assert verdicts[('peer', 20009)] in ('served', 'accepted') and verdicts[('plaintext', 20009)] == 'refused'
+    assert verdicts[('peer', 20009)] in ('served', 'accepted') and verdicts[('plaintext', 20009)] == 'refused', verdicts
+    listening = host('prod-alice-1').check_output("sudo ss -Htlnp | awk '{print $4, $6}'")
+    assert [line.split()[0] for line in listening.splitlines() if ':20012 ' in line] == ['127.0.0.1:20012'], listening
+    assert re.search(r'^0\.0\.0\.0:20009 .*"stunnel', listening, re.M), listening
+    assert knock('prod-bob', ['10.211.2.11:20012']) == {'10.211.2.11:20012': 'refused'}
 
 
 def test_the_held_job_succeeds_with_one_fork_and_reports_the_skew(running_job):
