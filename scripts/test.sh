@@ -74,6 +74,11 @@ finish_scenarios() {
   done
 }
 
+# The integration test of SPU's TLS front runs the real stunnel (which the tls role installs
+# on party heads).
+if ! command -v stunnel4 >/dev/null && ! command -v stunnel >/dev/null && [ "$(id -u)" = 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stunnel4 >/dev/null
+fi
 if [ "${1:-all}" != fast ]; then
   if [ "$(id -u)" = 0 ]; then
     bash scripts/testbed-host.sh

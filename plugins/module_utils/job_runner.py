@@ -110,7 +110,7 @@ def _jsonable(value):
 TLS_FRONT_CONF = """; Written by sfdeploy's job runner for this job; SPU's TLS front.
 foreground = yes
 pid =
-debug = notice
+debug = info
 
 [spu]
 accept = {accept}
@@ -124,7 +124,9 @@ sslVersionMin = TLSv1.2
 socket = l:TCP_NODELAY=1
 socket = r:TCP_NODELAY=1
 """
-TLS_FRONT_READY = 'Configuration successful'
+# Logged (at info) once the port is bound; "Configuration successful" comes before the bind,
+# which can still fail (the port in use).
+TLS_FRONT_READY = ') bound to '
 TLS_FRONT_START_SECONDS = 20
 
 
@@ -154,7 +156,8 @@ def start_tls_front(front, directory):
         time.sleep(0.2)
     proc.kill()
     with open(log) as f:
-        tail = ' | '.join(line.strip() for line in f.read().splitlines()[-6:])
+        # Without its "[ ]" lines (how it shut down), the end of the log says why.
+        tail = ' | '.join([line.strip() for line in f.read().splitlines() if not line.startswith('[ ]')][-3:])
     raise RuntimeError('the SPU TLS front (stunnel on %s) did not start: %s' % (front['accept'], tail))
 
 
