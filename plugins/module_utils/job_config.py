@@ -50,6 +50,11 @@ def _endpoint(host, port):
     return '%s:%d' % (host, port)
 
 
+def _spu_behind_front(info):
+    """Where a party's SPU listens behind the TLS front: its head's loopback."""
+    return _endpoint('127.0.0.1', info['spu_local_port'])
+
+
 def spu_cluster_def(topology, protocol='SEMI2K', field='FM128', secretflow_version=None, tls=None,
                     tls_front=False):
     """SPU cluster_def: one node per party, on the party head's SPU port.
@@ -57,8 +62,8 @@ def spu_cluster_def(topology, protocol='SEMI2K', field='FM128', secretflow_versi
     ``tls`` maps party -> {'cert', 'key', 'ca_cert'} paths on that party's head; the same
     files serve as SPU server and client options (mutual TLS).
 
-    ``tls_front``: the party heads run the tls role's TLS front on their SPU port. SPU itself
-    then listens on the head's loopback (``spu_local_port``) and peers dial the front, which
+    ``tls_front``: the party heads run the job's TLS front (see spu_tls_front) on their SPU port.
+    SPU itself then listens on the head's loopback (``spu_local_port``) and peers dial the front, which
     admits only clients whose certificate a peer CA signed. It exists because SPU's brpc server
     also answers cleartext on its TLS port. SPU keeps its server options (it enables TLS for
     server and client together) and its client options, so its own links to peers stay mutual TLS."""
@@ -66,8 +71,8 @@ def spu_cluster_def(topology, protocol='SEMI2K', field='FM128', secretflow_versi
     nodes = []
     for party in topology['parties']:
         info = topology['party_info'][party]
-        if tls_front and tls and info.get('spu_local_port'):
-            listen = _endpoint('127.0.0.1', info['spu_local_port'])
+        if tls_front and tls and info.get('spu_local_port'):  # peers from a federation file have none
+            listen = _spu_behind_front(info)
         else:
             listen = _endpoint(info['listen_host'], info['spu_port'])
         node = {
@@ -94,7 +99,7 @@ def spu_tls_front(topology, self_party, tls_config, stunnel):
     return {
         'stunnel': stunnel,
         'accept': _endpoint(info['listen_host'], info['spu_port']),
-        'connect': _endpoint('127.0.0.1', info['spu_local_port']),
+        'connect': _spu_behind_front(info),
         'cert': tls_config['cert'],
         'key': tls_config['key'],
         'ca_cert': tls_config['ca_cert'],

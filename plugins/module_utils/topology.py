@@ -46,7 +46,7 @@ MIN_WORKER_PORTS = 16
 # too, or two heads on one machine fight over 8265.
 HEAD_ONLY_PORTS = ('ray_gcs', 'ray_client_server', 'ray_dashboard', 'ray_dashboard_grpc')
 PARTY_PORTS = ('rayfed', 'spu')
-# Bound on the head's loopback only: with the TLS front (tls role) SPU itself listens here and
+# Bound on the head's loopback only: with the job's TLS front SPU itself listens here and
 # the front, on the SPU port, hands it the connections whose mutual TLS handshake succeeded.
 # No firewall rule names these ports; nothing outside the host can reach them.
 LOCAL_PORTS = ('spu_local',)

@@ -105,9 +105,9 @@ options:
     type: dict
   spu_tls_front:
     description:
-      - Production with I(tls_config) only. The party heads run the tls role's TLS front on
-        their SPU port; SPU then listens on the head's loopback, on the topology's
-        C(spu_local_port), behind it.
+      - Production with I(tls_config) only. For the job's lifetime, C(stunnel) holds this party's SPU
+        port and admits only clients with a certificate from a peer's CA; SPU listens behind it on the
+        head's loopback, on the topology's C(spu_local_port). Fails when stunnel is not installed.
     type: bool
     default: false
   allowed_list:
@@ -260,7 +260,7 @@ def argument_spec():
     )
 
 
-def build_spec(p, script_path):
+def build_spec(p, script_path, check_mode=False):
     """The runner's spec: everything derived from the topology, nothing typed by hand."""
     topology = dict(p['topology'], mode=p['mode'])
     self_party = p['self_party'] if p['mode'] == 'production' else None
@@ -278,6 +278,7 @@ def build_spec(p, script_path):
         'args': p['args'],
         'spu': None,
     }
+    # The front needs the TLS files; without tls_config there is no front.
     front = bool(p['spu_tls_front'] and tls_by_party)
     if p['spu']:
         spec['spu'] = {
@@ -287,17 +288,21 @@ def build_spec(p, script_path):
         }
         if front:
             spec['spu']['tls_front'] = job_config.spu_tls_front(topology, self_party, p['tls_config'],
-                                                                _stunnel())
+                                                                _stunnel(self_party, check_mode))
     return spec
 
 
-def _stunnel():
-    """stunnel's path on this host, None when it is not installed."""
+def _stunnel(party, check_mode):
+    """stunnel's path on this host. Check mode only previews: the tls role may not have run yet."""
     for name in STUNNEL_NAMES:
         path = shutil.which(name, path=os.environ.get('PATH', '') + ':/usr/bin:/usr/sbin:/bin')
         if path:
             return path
-    return None
+    if check_mode:
+        return STUNNEL_NAMES[0]
+    raise job_config.JobConfigError(
+        '%s: spu_tls_front needs stunnel, which is not installed on this host (package stunnel4 on Debian, '
+        'stunnel on Red Hat; the tls role installs it)' % party)
 
 
 def _collect(job, started, timeout, wait=0):
@@ -371,13 +376,9 @@ def main():
     if p['script'] and not os.path.isfile(p['script']):
         module.fail_json(msg='script %s does not exist on this host' % p['script'], **base)
     try:
-        spec = build_spec(p, p['script'] or os.path.join(job.path, 'job_script.py'))
+        spec = build_spec(p, p['script'] or os.path.join(job.path, 'job_script.py'), module.check_mode)
     except (job_config.JobConfigError, KeyError) as exc:
         module.fail_json(msg='invalid job configuration: %s' % exc, **base)
-    front = (spec.get('spu') or {}).get('tls_front')
-    if front and not front['stunnel'] and not module.check_mode:
-        module.fail_json(msg='%s: spu_tls_front needs stunnel, which is not installed on this host (package '
-                             'stunnel4 on Debian, stunnel on Red Hat; the tls role installs it)' % party, **base)
     if not os.access(p['python'], os.X_OK):
         module.fail_json(msg='the job interpreter %s does not exist or is not executable' % p['python'], **base)
 

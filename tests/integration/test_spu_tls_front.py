@@ -3,6 +3,7 @@ and a stand-in for SPU (an echo server on the loopback port behind the front): a
 certificate gets through, a stranger's certificate and a cleartext client do not, a busy port
 is a clear error, and stopping the front closes the port."""
 import datetime
+import ipaddress
 import os
 import shutil
 import socket
@@ -33,7 +34,7 @@ def _cert(cn, key, issuer_cn, issuer_key, ca=False):
                .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
     if not ca:
         builder = builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(
-            __import__('ipaddress').ip_address('127.0.0.1'))]), critical=False).add_extension(
+            ipaddress.ip_address('127.0.0.1'))]), critical=False).add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
 

@@ -1,0 +1,36 @@
+"""sf_job's spec for a production party behind SPU's TLS front, and the error when the host
+lacks stunnel (raised while the spec is built, before any process starts)."""
+import pytest
+
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils import job_config
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.topology import build_topology
+from ansible_collections.sfdeploy.secretflow.plugins.modules import sf_job
+
+TLS = {'cert': '/t/node.crt', 'key': '/t/node.key', 'ca_cert': '/t/peers-ca.pem'}
+
+
+def _params(**overrides):
+    topology = build_topology([dict(host='a1', party='alice', address='10.0.0.1'),
+                               dict(host='b1', party='bob', address='10.0.0.2')], 'production')
+    p = dict((name, spec.get('default')) for name, spec in sf_job.argument_spec().items())
+    p.update(mode='production', topology=topology, self_party='bob', tls_config=TLS, spu_tls_front=True)
+    p.update(overrides)
+    return p
+
+
+def test_the_front_holds_the_spu_port_and_spu_listens_behind_it(monkeypatch):
+    monkeypatch.setattr(sf_job.shutil, 'which', lambda name, path=None: '/usr/bin/' + name)
+    spu = sf_job.build_spec(_params(), '/job.py')['spu']
+    assert spu['tls_front']['stunnel'] == '/usr/bin/stunnel4'
+    assert spu['tls_front']['accept'] == '0.0.0.0:20009'
+    assert spu['cluster_def']['nodes'][1]['listen_address'] == spu['tls_front']['connect'] == '127.0.0.1:20012'
+
+
+def test_without_stunnel_the_job_is_refused_naming_the_party(monkeypatch):
+    monkeypatch.setattr(sf_job.shutil, 'which', lambda name, path=None: None)
+    with pytest.raises(job_config.JobConfigError, match=r'^bob: spu_tls_front needs stunnel, which is not installed'):
+        sf_job.build_spec(_params(), '/job.py')
+    # Check mode previews the spec (the tls role that installs stunnel may not have run yet).
+    assert sf_job.build_spec(_params(), '/job.py', check_mode=True)['spu']['tls_front']['stunnel'] == 'stunnel4'
+    # Without TLS there is no front, so no stunnel is needed.
+    assert 'tls_front' not in sf_job.build_spec(_params(tls_config=None), '/job.py')['spu']
