@@ -4,9 +4,10 @@
 """Controller-only: gather every federation host's record and validate the whole layout.
 
 Runs once (run_once). Each host first sets ``__federation_record`` (its role-defaulted
-variables); this plugin reads those records through hostvars, works out each host's
-party from the inventory's groups, and calls module_utils.topology. Nothing touches a
-host: errors are reported before any role changes anything.
+variables and the facts that tell its machine); this plugin reads those records through
+hostvars, works out each host's party from the inventory's groups, and calls
+module_utils.topology. Nothing touches a host: errors are reported before any role changes
+anything.
 """
 
 from __future__ import annotations
@@ -35,19 +36,35 @@ def party_candidates(host, group, groups):
     return found
 
 
+def empty_party_groups(group, hostvars):
+    """Child groups of the federation group that hold no host (a party that would silently be
+    left out). Read from the inventory itself: the flat ``groups`` variable has no hierarchy."""
+    inventory = getattr(hostvars, '_inventory', None)
+    parent = inventory.groups.get(group) if inventory is not None else None
+    if parent is None:
+        return []
+    return sorted(child.name for child in parent.child_groups if not child.get_hosts())
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(('group', 'mode', 'federation_file'))
+    _VALID_ARGS = frozenset(('group', 'mode', 'federation_file', 'partial'))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         group = self._task.args.get('group', 'secretflow')
         mode = self._task.args.get('mode', 'simulation')
+        partial = bool(self._task.args.get('partial', False))
         groups = task_vars.get('groups', {})
         hostvars = task_vars.get('hostvars', {})
         if group not in groups or not groups[group]:
             raise AnsibleActionFail("federation_group: the inventory has no group '%s' with hosts; "
                                     "put each party's hosts in a child group of it" % group)
+        empty = empty_party_groups(group, hostvars)
+        if empty:
+            raise AnsibleActionFail('the party groups %s (children of %s) have no hosts; a party needs at least '
+                                    'one host, or remove the group (nothing was changed)'
+                                    % (', '.join(empty), group))
         external = self._load_federation_file(self._task.args.get('federation_file'))
         records = []
         absent = []
@@ -64,9 +81,10 @@ class ActionModule(ActionBase):
                 else:
                     record['party_candidates'] = candidates
             records.append(record)
-        # Hosts outside this run (--limit) are fine when a federation file speaks for their party.
+        # Hosts outside this run (--limit) are fine when a federation file speaks for their party,
+        # or in a partial run (teardown of some parties), which uses only each node's own names.
         absent = [h for h in absent if not (set(party_candidates(h, group, groups)) & set(external))]
-        if absent:
+        if absent and not partial:
             raise AnsibleActionFail(
                 'these federation hosts are not part of this run (unreachable, or excluded by --limit): %s. '
                 'Every host of the federation must take part so its ports and address are known, '
@@ -80,9 +98,12 @@ class ActionModule(ActionBase):
             result['errors'] = exc.errors
             result['msg'] = 'the inventory is inconsistent (nothing was changed):\n- ' + '\n- '.join(exc.errors)
             return result
+        topology['partial'] = bool(absent)
         result['changed'] = False
         result['topology'] = topology
         result['public'] = {'parties': public_party_info(topology, topology['local_parties'])}
+        if topology['warnings']:
+            result['warnings'] = list(topology['warnings'])
         return result
 
     def _load_federation_file(self, path):

@@ -17,6 +17,9 @@ SPU_LINK_OPTIONS = (
     'http_timeout_ms', 'throttle_window_size', 'brpc_channel_protocol', 'brpc_channel_connection_type',
 )
 TLS_KEYS = ('cert', 'key', 'ca_cert')
+# While sf.init waits for its peers (production), RayFed (0.2, the ping barrier of fed.init) logs
+# the parties that have not answered yet: "Try ping ['carol'] at 3 attemp, up to 3600 attemps."
+RAYFED_WAITING_FOR_PEERS = r"Try ping \[([^\]]*)\] at"
 
 
 class JobConfigError(ValueError):
@@ -129,6 +132,16 @@ def cluster_config(topology, self_party):
             'listen_addr': _endpoint(info['listen_host'], info['rayfed_port']),
         }
     return {'parties': parties, 'self_party': self_party}
+
+
+def peer_watch(topology, self_party, timeout):
+    """What the job runner needs to end a production job whose peers never answer: the peers'
+    RayFed endpoints, the bound in seconds, and the log line that names those still awaited."""
+    if topology['mode'] != 'production' or not timeout:
+        return None
+    peers = dict((party, _endpoint(info['address'], info['rayfed_port']))
+                 for party, info in topology['party_info'].items() if party != self_party)
+    return {'timeout': int(timeout), 'peers': peers, 'waiting_pattern': RAYFED_WAITING_FOR_PEERS}
 
 
 def init_kwargs(topology, self_party=None, secretflow_version=None, tls_config=None, allowed_list=None,

@@ -18,9 +18,11 @@ plus SecretFlow.
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 
@@ -174,12 +176,53 @@ def stop_tls_front(proc):
 SHUTDOWN_GRACE_SECONDS = 30
 
 
+def peers_not_answering(watch, log_text):
+    """The peers sf.init still waits for: named by RayFed's last "waiting" line, else every peer."""
+    found = re.findall(watch['waiting_pattern'], log_text)
+    if found:
+        named = [p.strip().strip('\'"') for p in found[-1].split(',') if p.strip()]
+        named = [p for p in named if p in watch['peers']]
+        if named:
+            return named
+    return sorted(watch['peers'])
+
+
+def _watch_peers(spec, initialized):
+    """sf.init (production) waits for every peer's RayFed to answer, for hours if one never starts
+    its job. After ``peer_watch.timeout`` seconds without them, end the job naming those peers."""
+    watch = spec.get('peer_watch')
+    if not watch:
+        return
+
+    def give_up():
+        if initialized.wait(watch['timeout']):
+            return
+        log = os.path.join(os.path.dirname(spec['status_path']), 'job.log')
+        try:
+            with open(log, errors='replace') as f:
+                text = f.read()
+        except (IOError, OSError):
+            text = ''
+        missing = peers_not_answering(watch, text)
+        error = ('%s never answered within %d s (job_peer_timeout): %s. Their job did not start (each party must '
+                 'run the job at the same time), or %s cannot reach them'
+                 % (', '.join(missing), watch['timeout'],
+                    ', '.join('%s at %s (rayfed port)' % (p, watch['peers'][p]) for p in missing),
+                    spec.get('self_party')))
+        print('sfdeploy: ' + error, file=sys.stderr)
+        _write(spec['result_path'], {'ok': False, 'error': error, 'party': spec.get('self_party'),
+                                     'peers_missing': missing})
+        sys.stderr.flush()
+        os._exit(1)
+
+    threading.Thread(target=give_up, name='sfdeploy-peer-watch', daemon=True).start()
+
+
 def _shutdown(sf, spec, result):
     """sf.shutdown() ends with a barrier across parties. A party that finishes first can close
     its RayFed proxy while a peer's last message is in flight, and the peer then exits inside
     the barrier. The job's answer is already known: keep it, note the error, and never let
     the shutdown outlive SHUTDOWN_GRACE_SECONDS."""
-    import threading
 
     def give_up():
         result['shutdown_error'] = 'sf.shutdown() did not finish in %d s' % SHUTDOWN_GRACE_SECONDS
@@ -218,7 +261,10 @@ def run(spec):
 
 
 def _run_job(sf, spec, module, result, started):
+    initialized = threading.Event()
+    _watch_peers(spec, initialized)
     sf.init(**spec['init'])
+    initialized.set()
     _write(spec['status_path'], {'phase': 'initialized', 'pid': os.getpid(), 'started': started})
     try:
         pyu = dict((p, sf.PYU(p)) for p in spec['parties'])

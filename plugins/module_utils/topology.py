@@ -1,13 +1,15 @@
 # -*- coding: utf-8 -*-
 # Copyright: sfdeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The deployment's topology: who is in which party, who leads it, and every port.
+"""The deployment's topology: who is in which party, who leads it, which inventory hosts are
+one machine, and every port.
 
 This is the single place that turns the inventory into a validated layout. Roles and
 the job module never compute addresses or ports themselves; they read the result.
 
 Pure Python with no Ansible imports, so it runs in the controller (action plugin),
-on hosts (modules) and in unit tests alike.
+on hosts (modules) and in unit tests alike. ``build_topology`` runs its phases in order;
+each phase is a function of its own and reports every problem it finds (TopologyError).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import re
 
 # Every port a SecretFlow node may open, as an offset inside the node's port block.
 # A node's block starts at ``port_base + slot * port_block_size`` where ``slot`` counts
-# the nodes that share the same address (several parties on one machine, the seed's
+# the nodes that share a machine or an address (several parties on one machine, the seed's
 # WSL case). Distinct slots therefore never collide, whatever the inventory says.
 PORT_OFFSETS = {
     'ray_gcs': 0,
@@ -54,6 +56,8 @@ RAY_PORTS = tuple(p for p in PORT_OFFSETS if p not in PARTY_PORTS + LOCAL_PORTS)
 
 MODES = ('simulation', 'production')
 PARTY_NAME_RE = re.compile(r'^[A-Za-z][A-Za-z0-9_]{0,62}$')
+# Name of a node's own firewall table (nftables) and unit: the inventory name, made safe.
+FIREWALL_ID_UNSAFE = re.compile(r'[^A-Za-z0-9_]')
 
 
 class TopologyError(Exception):
@@ -85,7 +89,7 @@ def _port_errors(where, field, value):
 
 
 def assign_ports(slot, port_base=DEFAULT_PORT_BASE, port_block_size=DEFAULT_PORT_BLOCK_SIZE):
-    """Default ports of the node in ``slot`` (0 for the first node on an address)."""
+    """Default ports of the node in ``slot`` (0 for the first node on a machine)."""
     start = port_base + slot * port_block_size
     ports = {name: start + offset for name, offset in PORT_OFFSETS.items()}
     ports['ray_min_worker'] = start + WORKER_RANGE_OFFSETS[0]
@@ -107,36 +111,6 @@ def _used_ports(node):
     return used
 
 
-def _external_parties(external, local_parties, errors):
-    """Validate peers known only from a federation file: {party: {address, rayfed_port, spu_port}}."""
-    peers = {}
-    for party, info in sorted((external or {}).items()):
-        where = 'federation_file: party %s' % party
-        if not PARTY_NAME_RE.match(str(party)):
-            errors.append('%s: not a valid party name' % where)
-            continue
-        if party in local_parties:
-            continue  # this run manages the party itself; its inventory wins
-        if not isinstance(info, dict) or not info.get('address'):
-            errors.append('%s: address is missing' % where)
-            continue
-        rayfed, e1 = _port_errors(where, 'rayfed_port', info.get('rayfed_port'))
-        spu, e2 = _port_errors(where, 'spu_port', info.get('spu_port'))
-        errors.extend(e1 + e2)
-        if rayfed is not None and spu is not None:
-            if rayfed == spu:
-                errors.append('%s: rayfed_port and spu_port are both %d' % (where, rayfed))
-            peers[party] = {'head': None, 'address': str(info['address']),
-                            'listen_host': str(info.get('listen_host') or '0.0.0.0'),
-                            'rayfed_port': rayfed, 'spu_port': spu, 'nodes': []}
-            if info.get('ca_cert'):
-                ca_cert = str(info['ca_cert'])
-                if '-----BEGIN CERTIFICATE-----' not in ca_cert:
-                    errors.append('%s: ca_cert must be a PEM certificate (the party\'s CA)' % where)
-                peers[party]['ca_cert'] = ca_cert
-    return peers
-
-
 def public_party_info(topology, parties=None):
     """What a party tells its peers (a federation file entry): nothing secret, nothing of Ray."""
     out = {}
@@ -150,16 +124,20 @@ def build_topology(hosts, mode, external_parties=None):
     """Validate the inventory and return the deployment's layout.
 
     ``hosts`` is a list, in inventory order, of dicts with keys:
-      host: inventory name; party: party name or None; parties_candidates: list (when
+      host: inventory name; party: party name or None; party_candidates: list (when
       the party could not be told); head: True/False/None (explicit ``federation_head``);
       address: what peers dial; listen_host: where services bind;
-      port_base, port_block_size: ints; ports: {name: explicit override} (may be empty).
+      port_base, port_block_size: ints; ports: {name: explicit override} (may be empty);
+      machine: an explicit machine name (``federation_machine``; hosts with the same one are one
+      machine), else the machine is found from machine_id and ipv4 (facts: the same machine id
+      and a common IPv4 address) or, without facts, from ssh_host (the same connection address).
     ``external_parties`` (production only): peers that this run does not manage, known from a
-    federation file as {party: {address, rayfed_port, spu_port}}; see public_party_info().
+    federation file as {party: {address, rayfed_port, spu_port[, ca_cert]}}; see public_party_info().
+    The entries of parties this run manages must agree with the inventory.
 
-    Raises TopologyError listing every problem; nothing is partially returned.
+    Raises TopologyError listing every problem; nothing is partially returned. Problems that do
+    not stop a deployment but that a user must know are returned in ``warnings``.
     """
-    errors = []
     if mode not in MODES:
         raise TopologyError(['federation_mode must be one of %s, got %r' % (', '.join(MODES), mode)])
     if not hosts:
@@ -168,6 +146,57 @@ def build_topology(hosts, mode, external_parties=None):
         raise TopologyError(['federation_file: peers from a federation file need production mode (one Ray '
                              'cluster spans every host in simulation, so every host must be in the run)'])
 
+    parties, members = _check(_parties(hosts))
+    party_heads = _check(_heads(parties, members))
+    _check(_addresses(parties, members, len(hosts)))
+    machines = _machines([h for p in parties for h in members[p]])
+    nodes = _check(_nodes(parties, members, party_heads, machines, mode))
+    _check(_collisions(nodes, machines))
+    peers, declared_ca_certs = _check(_external_parties(external_parties, parties, nodes, party_heads))
+
+    party_info = {}
+    for p in parties:
+        head = nodes[party_heads[p]]
+        party_info[p] = {
+            'head': head['host'],
+            'address': head['address'],
+            'listen_host': head['listen_host'],
+            'rayfed_port': head['ports']['rayfed'],
+            'spu_port': head['ports']['spu'],
+            'spu_local_port': head['ports']['spu_local'],
+            'nodes': [h['host'] for h in members[p]],
+        }
+    _cluster_links(nodes, party_heads, mode)
+    party_info.update(peers)
+    for node in nodes.values():
+        node['firewall'] = _firewall(node, nodes, party_info, mode)
+    return {
+        'mode': mode,
+        'parties': parties + sorted(peers),
+        'local_parties': parties,
+        'party_heads': party_heads,
+        'simulation_head': party_heads[parties[0]],
+        'party_info': party_info,
+        'nodes': nodes,
+        'machines': machines,
+        # CA certificates the federation file states for parties this run deploys; the tls role
+        # checks them against the CAs on their heads.
+        'declared_ca_certs': declared_ca_certs,
+        'warnings': _warnings(nodes, machines, mode),
+    }
+
+
+def _check(phase_result):
+    """A phase returns (value, errors); raise on errors, else hand the value on."""
+    value, errors = phase_result
+    if errors:
+        raise TopologyError(errors)
+    return value
+
+
+def _parties(hosts):
+    """Each host's party: parties in inventory order, and their member records."""
+    errors = []
     parties = []
     members = {}
     seen_hosts = set()
@@ -195,8 +224,12 @@ def build_topology(hosts, mode, external_parties=None):
             parties.append(party)
             members[party] = []
         members[party].append(h)
+    return (parties, members), errors
 
-    # One head per party: an explicit federation_head wins, else the party's first host.
+
+def _heads(parties, members):
+    """One head per party: an explicit federation_head wins, else the party's first host."""
+    errors = []
     party_heads = {}
     for party in parties:
         explicit = [h['host'] for h in members[party] if h.get('head') is True]
@@ -205,25 +238,66 @@ def build_topology(hosts, mode, external_parties=None):
                           % (party, len(explicit), ', '.join(explicit)))
             continue
         party_heads[party] = explicit[0] if explicit else members[party][0]['host']
+    return party_heads, errors
 
-    if errors:
-        raise TopologyError(errors)
 
-    # Addresses: loopback is only valid when every node is on this machine.
+def _addresses(parties, members, host_count):
+    """Every host has an address; loopback only when every node is on this machine."""
+    errors = []
     loopback = [h['host'] for p in parties for h in members[p] if _is_loopback(str(h.get('address') or ''))]
     for p in parties:
         for h in members[p]:
             if not h.get('address'):
                 errors.append('%s: federation_address is empty: set the address peers dial to reach this host'
                               % h['host'])
-    if loopback and len(loopback) != len(hosts):
+    if loopback and len(loopback) != host_count:
         errors.append('%s: federation_address is a loopback address, which other hosts cannot dial; '
                       'use an address the peers can reach (loopback works only when every host is this machine)'
                       % ', '.join(loopback))
+    return None, errors
 
+
+def _same_machine(a, b):
+    """Whether two host records are one machine (see build_topology)."""
+    if a.get('machine') or b.get('machine'):
+        return bool(a.get('machine')) and a.get('machine') == b.get('machine')
+    if a.get('machine_id') and b.get('machine_id'):
+        # A cloned image can repeat a machine id on other machines; a common address cannot.
+        shared = set(a.get('ipv4') or []) & set(b.get('ipv4') or [])
+        both_without = not a.get('ipv4') and not b.get('ipv4')
+        return a['machine_id'] == b['machine_id'] and bool(shared or both_without)
+    return bool(a.get('ssh_host')) and (a.get('ssh_host'), a.get('ssh_port')) == (b.get('ssh_host'), b.get('ssh_port'))
+
+
+def _machines(records):
+    """{machine name: {'hosts': [...], 'leader': host}}, hosts in inventory order. The leader (the
+    first host) does the machine's shared work; the name is the machine's first connection address."""
+    groups = []
+    for record in records:
+        for group in groups:
+            if _same_machine(group[0], record):
+                group.append(record)
+                break
+        else:
+            groups.append([record])
+    machines = {}
+    for group in groups:
+        base = str(group[0].get('machine') or group[0].get('ssh_host') or group[0]['host'])
+        name, n = base, 1
+        while name in machines:
+            n += 1
+            name = '%s#%d' % (base, n)
+        machines[name] = {'hosts': [r['host'] for r in group], 'leader': group[0]['host']}
+    return machines
+
+
+def _nodes(parties, members, party_heads, machines, mode):
+    """Each host's node: its ports (a free block on its machine and address), role and machine."""
+    errors = []
+    machine_of = dict((h, name) for name, m in machines.items() for h in m['hosts'])
     sim_head = party_heads[parties[0]]
     nodes = {}
-    slots = {}
+    taken = set()  # (machine or address, port base, slot)
     for p in parties:
         for h in members[p]:
             name = h['host']
@@ -238,9 +312,13 @@ def build_topology(hosts, mode, external_parties=None):
                 errors.append('%s: federation_port_block_size must be at least %d, got %d'
                               % (where, WORKER_RANGE_OFFSETS[0] + MIN_WORKER_PORTS, block))
                 continue
-            key = (str(h['address']), base)
-            slot = slots.get(key, 0)
-            slots[key] = slot + 1
+            # The first block free both on the host's machine and on its address (hosts behind one
+            # NAT address are dialled on one address).
+            keys = (('machine', machine_of[name]), ('address', str(h['address'])))
+            slot = 0
+            while any((key, base, slot) in taken for key in keys):
+                slot += 1
+            taken.update((key, base, slot) for key in keys)
             ports = assign_ports(slot, base, block)
             for field, value in (h.get('ports') or {}).items():
                 if value is None or value == '':
@@ -256,60 +334,143 @@ def build_topology(hosts, mode, external_parties=None):
                 errors.append('%s: the Ray worker port range %d-%d holds fewer than %d ports'
                               % (where, ports['ray_min_worker'], ports['ray_max_worker'], MIN_WORKER_PORTS))
             party_head = party_heads[p] == name
-            ray_head = party_head if mode == 'production' else name == sim_head
+            machine = machines[machine_of[name]]
             nodes[name] = {
                 'host': name,
                 'party': p,
                 'party_head': party_head,
-                'ray_head': ray_head,
+                'ray_head': party_head if mode == 'production' else name == sim_head,
                 'address': str(h['address']),
                 'listen_host': str(h.get('listen_host') or '0.0.0.0'),
                 'slot': slot,
                 'ports': ports,
+                'machine': machine_of[name],
+                'machine_leader': machine['leader'] == name,
+                'machine_hosts': list(machine['hosts']),
+                'firewall_id': FIREWALL_ID_UNSAFE.sub('_', name),
             }
-    if errors:
-        raise TopologyError(errors)
+    for machine in machines.values():
+        ids = {}
+        for host in machine['hosts']:
+            if host in nodes:
+                ids.setdefault(nodes[host]['firewall_id'], []).append(host)
+        for fid, hosts_ in sorted(ids.items()):
+            if len(hosts_) > 1:
+                errors.append('%s: one machine, and names that differ only in characters other than letters, '
+                              'digits and _; their firewall tables would both be called sfdeploy_%s. Rename one '
+                              'of them' % (' and '.join(hosts_), fid))
+    return nodes, errors
 
-    errors.extend(_collisions(nodes))
-    if errors:
-        raise TopologyError(errors)
 
-    peers = _external_parties(external_parties, parties, errors)
-    if errors:
-        raise TopologyError(errors)
+def _collisions(nodes, machines):
+    """Every pair of ports (or worker ranges) that two services would both open: on one machine
+    (services bind every address of their machine) or on one address (hosts behind one NAT
+    address are dialled on it)."""
+    spaces = {}
+    for node in nodes.values():
+        # Ray resolves a loopback node address to the machine's own IP, so every
+        # loopback node shares one address space.
+        addr = 'loopback' if _is_loopback(node['address']) else node['address']
+        for name, low, high in _used_ports(node):
+            entry = (low, high, node['host'], node['party'], name)
+            spaces.setdefault(('address', addr), []).append(entry)
+            spaces.setdefault(('machine', node['machine']), []).append(entry)
+    errors = []
+    reported = set()
+    for (kind, where), used in sorted(spaces.items()):
+        used.sort()
+        for i, (low, high, host, party, name) in enumerate(used):
+            for low2, high2, host2, party2, name2 in used[i + 1:]:
+                if low2 > high:
+                    break
+                pair = (host, name, host2, name2)
+                if pair in reported:
+                    continue
+                reported.add(pair)
+                place = where if kind == 'address' else 'one machine (%s)' % ', '.join(machines[where]['hosts'])
+                errors.append(
+                    'port collision on %s: %s (party %s) %s %s and %s (party %s) %s %s overlap; '
+                    'give one of them another port or federation_port_base'
+                    % (place, host, party, name, _span(low, high), host2, party2, name2, _span(low2, high2)))
+    return None, errors
 
-    party_info = {}
-    for p in parties:
-        head = nodes[party_heads[p]]
-        party_info[p] = {
-            'head': head['host'],
-            'address': head['address'],
-            'listen_host': head['listen_host'],
-            'rayfed_port': head['ports']['rayfed'],
-            'spu_port': head['ports']['spu'],
-            'spu_local_port': head['ports']['spu_local'],
-            'nodes': [h['host'] for h in members[p]],
-        }
-    for name, node in nodes.items():
-        cluster_head = nodes[party_heads[node['party']]] if mode == 'production' else nodes[sim_head]
+
+def _external_parties(external, local_parties, nodes, party_heads):
+    """Peers known only from a federation file: {party: {address, rayfed_port, spu_port[, ca_cert]}}.
+
+    Entries of parties this run deploys must say what the inventory says (a stale or hand-edited
+    file would send the peers elsewhere); every (address, port) of the file and of this run's
+    nodes must be distinct (two institutions on one machine that both took the default block)."""
+    errors = []
+    peers = {}
+    declared_ca_certs = {}
+    for party, info in sorted((external or {}).items()):
+        where = 'federation_file: party %s' % party
+        if not PARTY_NAME_RE.match(str(party)):
+            errors.append('%s: not a valid party name' % where)
+            continue
+        if not isinstance(info, dict) or not info.get('address'):
+            errors.append('%s: address is missing' % where)
+            continue
+        rayfed, e1 = _port_errors(where, 'rayfed_port', info.get('rayfed_port'))
+        spu, e2 = _port_errors(where, 'spu_port', info.get('spu_port'))
+        errors.extend(e1 + e2)
+        if rayfed is None or spu is None:
+            continue
+        if rayfed == spu:
+            errors.append('%s: rayfed_port and spu_port are both %d' % (where, rayfed))
+            continue
+        if party in local_parties:
+            head = nodes[party_heads[party]]
+            said = {'address': str(info['address']), 'rayfed_port': rayfed, 'spu_port': spu}
+            deployed = {'address': head['address'], 'rayfed_port': head['ports']['rayfed'],
+                        'spu_port': head['ports']['spu']}
+            for field in ('address', 'rayfed_port', 'spu_port'):
+                if said[field] != deployed[field]:
+                    errors.append('%s: %s is %s in the file, but this run deploys %s (head %s) with %s %s; '
+                                  'export the file again (federation_export_file) or fix the inventory'
+                                  % (where, field, said[field], party, head['host'], field, deployed[field]))
+            if info.get('ca_cert'):
+                declared_ca_certs[party] = str(info['ca_cert'])
+            continue
+        peers[party] = {'head': None, 'address': str(info['address']),
+                        'listen_host': str(info.get('listen_host') or '0.0.0.0'),
+                        'rayfed_port': rayfed, 'spu_port': spu, 'nodes': []}
+        if info.get('ca_cert'):
+            ca_cert = str(info['ca_cert'])
+            if '-----BEGIN CERTIFICATE-----' not in ca_cert:
+                errors.append('%s: ca_cert must be a PEM certificate (the party\'s CA)' % where)
+            peers[party]['ca_cert'] = ca_cert
+    # Every (address, port) once: the file's peers against each other and against this run's nodes.
+    owners = {}
+    for node in nodes.values():
+        addr = 'loopback' if _is_loopback(node['address']) else node['address']
+        for name, low, high in _used_ports(node):
+            for port in (low, high):
+                owners.setdefault((addr, port), '%s (party %s) %s' % (node['host'], node['party'], name))
+    for party, info in sorted(peers.items()):
+        addr = 'loopback' if _is_loopback(info['address']) else info['address']
+        for field in ('rayfed_port', 'spu_port'):
+            key = (addr, info[field])
+            if key in owners:
+                errors.append('federation_file: party %s: %s %s:%d is also %s; two parties on one address need '
+                              'distinct ports (give each its own federation_port_base)'
+                              % (party, field, info['address'], info[field], owners[key]))
+            else:
+                owners[key] = 'party %s\'s %s (federation_file)' % (party, field)
+    return (peers, declared_ca_certs), errors
+
+
+def _cluster_links(nodes, party_heads, mode):
+    """Each node's Ray cluster: its head, the GCS address, and the members (the only hosts its Ray
+    ports may accept)."""
+    sim_head = nodes[list(party_heads.values())[0]]
+    for node in nodes.values():
+        cluster_head = nodes[party_heads[node['party']]] if mode == 'production' else sim_head
         node['ray_cluster_head'] = cluster_head['host']
         node['ray_address'] = '%s:%d' % (cluster_head['address'], cluster_head['ports']['ray_gcs'])
-    for name, node in nodes.items():
-        # The members of this node's Ray cluster: the only hosts its Ray ports may accept.
+    for node in nodes.values():
         node['ray_cluster_nodes'] = [n for n, o in nodes.items() if o['ray_cluster_head'] == node['ray_cluster_head']]
-
-    party_info.update(peers)
-    for name, node in nodes.items():
-        node['firewall'] = _firewall(node, nodes, party_info, mode)
-    return {
-        'mode': mode,
-        'parties': parties + sorted(peers),
-        'local_parties': parties,
-        'party_heads': party_heads,
-        'simulation_head': sim_head,
-        'party_info': party_info,
-        'nodes': nodes,
-    }
 
 
 def _firewall(node, nodes, party_info, mode):
@@ -331,27 +492,22 @@ def _firewall(node, nodes, party_info, mode):
     return rules
 
 
-def _collisions(nodes):
-    """Every pair of ports (or worker ranges) that two services on one address would both open."""
-    errors = []
-    by_address = {}
-    for node in nodes.values():
-        # Ray resolves a loopback node address to the machine's own IP, so every
-        # loopback node shares one address space.
-        addr = 'loopback' if _is_loopback(node['address']) else node['address']
-        for name, low, high in _used_ports(node):
-            by_address.setdefault(addr, []).append((low, high, node['host'], node['party'], name))
-    for addr, used in by_address.items():
-        used.sort()
-        for i, (low, high, host, party, name) in enumerate(used):
-            for low2, high2, host2, party2, name2 in used[i + 1:]:
-                if low2 > high:
-                    break
-                errors.append(
-                    'port collision on %s: %s (party %s) %s %s and %s (party %s) %s %s overlap; '
-                    'give one of them another port or federation_port_base'
-                    % (addr, host, party, name, _span(low, high), host2, party2, name2, _span(low2, high2)))
-    return errors
+def _warnings(nodes, machines, mode):
+    """Parties sharing a machine in production: a firewall tells parties apart by source address,
+    and traffic between processes of one machine never leaves it, so they reach each other's Ray."""
+    if mode != 'production':
+        return []
+    out = []
+    for name, machine in sorted(machines.items()):
+        parties = []
+        for host in machine['hosts']:
+            if host in nodes and nodes[host]['party'] not in parties:
+                parties.append(nodes[host]['party'])
+        if len(parties) > 1:
+            out.append('the parties %s share one machine (%s): no firewall can keep them out of each other\'s '
+                       'Ray ports (Ray has no authentication), so they must trust each other; give each party '
+                       'its own machine where they do not' % (', '.join(parties), ', '.join(machine['hosts'])))
+    return out
 
 
 def _span(low, high):

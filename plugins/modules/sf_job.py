@@ -117,6 +117,13 @@ options:
   secretflow_version:
     description: The installed SecretFlow version, to pick the keys that version reads.
     type: str
+  peer_timeout:
+    description:
+      - Production only. Seconds the job waits in C(sf.init) for its peers' RayFed to answer (each peer's job
+        must be running) before it fails naming the peers that never answered. C(0) waits as long as RayFed
+        does (hours). Once every peer has answered, I(timeout) alone bounds the job.
+    type: int
+    default: 180
   wait:
     description:
       - With I(state=finished), seconds to wait for the result before returning RV(finished=false)
@@ -213,9 +220,14 @@ shutdown_error:
   returned: when it happened
   type: str
 error:
-  description: Why the job failed (the script's exception, a timeout, a stopped peer).
+  description: Why the job failed (the script's exception, a timeout, a stopped peer, peers that never answered).
   returned: failure
   type: str
+peers_missing:
+  description: Production - the peers that never answered within I(peer_timeout), when that ended the job.
+  returned: when it happened
+  type: list
+  elements: str
 '''
 
 import inspect
@@ -255,6 +267,7 @@ def argument_spec():
         spu_tls_front=dict(type='bool', default=False),
         allowed_list=dict(type='dict'),
         secretflow_version=dict(type='str'),
+        peer_timeout=dict(type='int', default=180),
         wait=dict(type='int', default=0),
         env=dict(type='dict', default={}),
     )
@@ -277,6 +290,7 @@ def build_spec(p, script_path, check_mode=False):
         'script': script_path,
         'args': p['args'],
         'spu': None,
+        'peer_watch': job_config.peer_watch(topology, self_party, p['peer_timeout']),
     }
     # The front needs the TLS files; without tls_config there is no front.
     front = bool(p['spu_tls_front'] and tls_by_party)
@@ -336,6 +350,8 @@ def _collect(job, started, timeout, wait=0):
         return out, None
     if result:
         reason = result.get('error') or 'the job failed'
+        if result.get('peers_missing'):
+            out['peers_missing'] = result['peers_missing']
     out['rc'] = 1
     return out, reason
 

@@ -29,6 +29,19 @@ options:
     type: str
     choices: [simulation, production]
     default: simulation
+  federation_file:
+    description:
+      - Production only. Controller path of a federation file (C(parties - {name - {address, rayfed_port,
+        spu_port, ca_cert}})) with the parties this run does not manage. Entries of parties this run manages
+        must agree with the inventory; every (address, port) must be distinct.
+    type: str
+  partial:
+    description:
+      - Accept that some hosts of I(group) are not in this run (C(--limit)). Only for runs that use each node's
+        names and nothing of its peers (C(playbooks/teardown.yml)); ports of a partial topology can differ from
+        the deployed ones.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -67,9 +80,32 @@ topology:
     party_info:
       description: Party -> head, address, listen_host, rayfed_port, spu_port, nodes.
       type: dict
+    local_parties:
+      description: The parties this run deploys (the others come from I(federation_file)).
+      type: list
+      elements: str
     nodes:
-      description: Host -> party, party_head, ray_head, address, ports, ray_address, ray_cluster_nodes.
+      description:
+        - Host -> party, party_head, ray_head, address, listen_host, slot, ports, ray_cluster_head, ray_address,
+          ray_cluster_nodes, firewall (its rules), firewall_id, machine, machine_leader, machine_hosts.
       type: dict
+    machines:
+      description:
+        - Machine name -> hosts (the inventory hosts that are this machine) and leader (the one that does the
+          machine's shared work). Hosts are one machine when they have the same C(federation_machine), or the
+          same machine id and a common IPv4 address (facts), or without facts the same C(ansible_host) and port.
+      type: dict
+    warnings:
+      description: What a user must know but does not stop the deployment (parties sharing a machine in production).
+      type: list
+      elements: str
+    partial:
+      description: Whether some hosts of I(group) were left out (I(partial)).
+      type: bool
+public:
+  description: This run's parties' public entries (a federation file's C(parties)).
+  returned: success
+  type: dict
 errors:
   description: Every problem found, one per line.
   returned: failure
@@ -83,7 +119,9 @@ from ansible.module_utils.basic import AnsibleModule
 def main():
     module = AnsibleModule(argument_spec=dict(group=dict(type='str', default='secretflow'),
                                               mode=dict(type='str', default='simulation',
-                                                        choices=['simulation', 'production'])),
+                                                        choices=['simulation', 'production']),
+                                              federation_file=dict(type='str'),
+                                              partial=dict(type='bool', default=False)),
                            supports_check_mode=True)
     module.fail_json(msg='sf_topology runs on the controller through its action plugin')
 

@@ -84,3 +84,19 @@ def test_unknown_link_options_are_refused():
     assert job_config.spu_link_desc({}) is None
     with pytest.raises(job_config.JobConfigError, match='connect_retry'):
         job_config.spu_link_desc({'connect_retries': 3})
+
+
+def test_a_production_job_watches_its_peers_and_names_those_rayfed_still_awaits():
+    from ansible_collections.sfdeploy.secretflow.plugins.module_utils import job_runner
+    topology = {'mode': 'production', 'parties': ['alice', 'bob', 'carol'], 'party_info': {
+        'alice': {'address': '10.0.0.1', 'rayfed_port': 20008},
+        'bob': {'address': '10.0.0.2', 'rayfed_port': 20008},
+        'carol': {'address': '10.0.0.2', 'rayfed_port': 21008}}}
+    watch = job_config.peer_watch(topology, 'alice', 180)
+    assert watch['peers'] == {'bob': '10.0.0.2:20008', 'carol': '10.0.0.2:21008'} and watch['timeout'] == 180
+    assert job_config.peer_watch(topology, 'alice', 0) is None
+    assert job_config.peer_watch(dict(topology, mode='simulation'), None, 180) is None
+    log = ("INFO barriers.py:521 -- Try ping ['bob', 'carol'] at 0 attemp, up to 3600 attemps.\n"
+           "INFO barriers.py:521 -- Try ping ['carol'] at 1 attemp, up to 3600 attemps.\n")
+    assert job_runner.peers_not_answering(watch, log) == ['carol']
+    assert job_runner.peers_not_answering(watch, '') == ['bob', 'carol']

@@ -149,3 +149,92 @@ def test_firewall_rules_let_ray_in_from_the_cluster_and_cross_silo_from_peer_hea
 def test_the_loopback_spu_port_collides_like_any_other():
     with pytest.raises(TopologyError, match='spu_local'):
         build_topology([dict(h('a1', 'alice', '10.0.0.1'), ports={'spu_local': 20008})], 'production')
+
+
+# Machines: several inventory hosts on one machine (the seed's WSL case, reached over SSH).
+def m(host, party, address, ssh_host=None, machine_id='', ipv4=(), **kw):
+    return dict(h(host, party, address, **kw), ssh_host=ssh_host or address, ssh_port=22,
+                machine_id=machine_id, ipv4=list(ipv4))
+
+
+def test_hosts_with_one_connection_address_are_one_machine_with_one_leader():
+    t = build_topology([m('a1', 'alice', '10.0.0.1'), m('b1', 'bob', '10.0.0.2'), m('c1', 'carol', '10.0.0.2'),
+                        m('c2', 'carol', '10.0.0.3')], 'production')
+    assert t['machines']['10.0.0.2'] == {'hosts': ['b1', 'c1'], 'leader': 'b1'}
+    assert [t['nodes'][n]['machine_leader'] for n in ('b1', 'c1', 'c2')] == [True, False, True]
+    assert t['nodes']['c1']['machine_hosts'] == ['b1', 'c1']
+    assert t['nodes']['b1']['ports']['rayfed'] == 20008 and t['nodes']['c1']['ports']['rayfed'] == 21008
+    # carol's worker has a machine of its own: the first block.
+    assert t['nodes']['c2']['ports']['ray_node_manager'] == 20001
+
+
+def test_facts_tell_one_machine_reached_under_two_names():
+    same = dict(machine_id='f00d', ipv4=['10.0.0.2', '172.17.0.1'])
+    t = build_topology([m('b1', 'bob', '10.0.0.2', ssh_host='bob.example', **same),
+                        m('c1', 'carol', '172.17.0.1', ssh_host='carol.example', **same)], 'production')
+    assert list(t['machines']) == ['bob.example']
+    # Distinct addresses, one machine: still distinct blocks (services bind every address).
+    assert t['nodes']['c1']['ports']['spu_local'] == 21012
+
+
+def test_a_cloned_machine_id_on_other_addresses_is_another_machine():
+    t = build_topology([m('b1', 'bob', '10.0.0.2', machine_id='f00d', ipv4=['10.0.0.2']),
+                        m('c1', 'carol', '10.0.0.3', machine_id='f00d', ipv4=['10.0.0.3'])], 'production')
+    assert len(t['machines']) == 2 and t['nodes']['c1']['ports']['ray_gcs'] == 20000
+
+
+def test_federation_machine_names_the_machine_explicitly():
+    t = build_topology([m('b1', 'bob', '10.0.0.2', machine='box'), m('c1', 'carol', '10.0.0.3', machine='box'),
+                        m('d1', 'dan', '10.0.0.2', ssh_host='10.0.0.2', machine='other')], 'production')
+    assert t['machines']['box']['hosts'] == ['b1', 'c1']
+    # d1 is another machine but shares b1's address (NAT): another block too.
+    assert t['nodes']['d1']['ports']['ray_gcs'] == 21000
+
+
+def test_ports_that_collide_on_one_machine_are_refused_even_on_distinct_addresses():
+    with pytest.raises(TopologyError) as err:
+        build_topology([m('b1', 'bob', '10.0.0.2', machine='box'),
+                        m('c1', 'carol', '10.0.0.3', machine='box', ports={'rayfed': 20008})], 'production')
+    assert any('port collision on one machine (b1, c1): b1 (party bob) rayfed 20008 and c1 (party carol) rayfed 20008'
+               in e for e in err.value.errors), err.value.errors
+
+
+def test_each_node_has_its_own_firewall_table_name():
+    t = build_topology([m('prod-bob', 'bob', '10.0.0.2'), m('prod-carol', 'carol', '10.0.0.2')], 'production')
+    assert [t['nodes'][n]['firewall_id'] for n in ('prod-bob', 'prod-carol')] == ['prod_bob', 'prod_carol']
+    with pytest.raises(TopologyError, match='would both be called sfdeploy_b_1'):
+        build_topology([m('b-1', 'bob', '10.0.0.2'), m('b_1', 'carol', '10.0.0.2')], 'production')
+
+
+def test_parties_sharing_a_machine_are_warned_about_in_production_only():
+    hosts = [m('a1', 'alice', '10.0.0.1'), m('b1', 'bob', '10.0.0.2'), m('c1', 'carol', '10.0.0.2')]
+    warnings = build_topology(hosts, 'production')['warnings']
+    assert len(warnings) == 1 and 'the parties bob, carol share one machine (b1, c1)' in warnings[0]
+    assert build_topology(hosts, 'simulation')['warnings'] == []
+
+
+def test_a_federation_file_must_agree_with_the_parties_this_run_deploys():
+    hosts = [m('c1', 'carol', '10.0.0.2', port_base=21000)]
+    ok = {'carol': {'address': '10.0.0.2', 'rayfed_port': 21008, 'spu_port': 21009, 'ca_cert': 'PEM'},
+          'bob': {'address': '10.0.0.2', 'rayfed_port': 20008, 'spu_port': 20009}}
+    t = build_topology(hosts, 'production', ok)
+    assert t['parties'] == ['carol', 'bob'] and t['declared_ca_certs'] == {'carol': 'PEM'}
+    stale = dict(ok, carol={'address': '10.0.0.2', 'rayfed_port': 20008, 'spu_port': 21009})
+    with pytest.raises(TopologyError) as err:
+        build_topology(hosts, 'production', stale)
+    assert err.value.errors == [
+        'federation_file: party carol: rayfed_port is 20008 in the file, but this run deploys carol (head c1) with '
+        'rayfed_port 21008; export the file again (federation_export_file) or fix the inventory']
+
+
+def test_two_institutions_on_one_machine_with_the_default_block_are_refused():
+    # Each institution's own inventory knows only its party: both took the first block.
+    peers = {'bob': {'address': '10.0.0.2', 'rayfed_port': 20008, 'spu_port': 20009}}
+    with pytest.raises(TopologyError) as err:
+        build_topology([m('c1', 'carol', '10.0.0.2')], 'production', peers)
+    assert any('federation_file: party bob: rayfed_port 10.0.0.2:20008 is also c1 (party carol) rayfed' in e
+               for e in err.value.errors), err.value.errors
+    # Two peers of the file on one address and port.
+    peers['dan'] = {'address': '10.0.0.2', 'rayfed_port': 20009, 'spu_port': 20010}
+    with pytest.raises(TopologyError, match="party dan: rayfed_port 10.0.0.2:20009 is also party bob's spu_port"):
+        build_topology([m('c1', 'carol', '10.0.0.9')], 'production', peers)

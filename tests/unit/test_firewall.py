@@ -1,0 +1,65 @@
+"""What a firewall has loaded compared with a node's rules (the status report's firewall column)."""
+import json
+
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils import firewall
+
+RULES = [{'name': 'ray', 'ports': [[20000, 20000], [20100, 20999]], 'sources': ['10.0.0.1', '10.0.0.3']},
+         {'name': 'cross_silo', 'ports': [[20008, 20008], [20009, 20009]], 'sources': ['10.0.0.2']}]
+TABLE = 'sfdeploy_a1'
+
+
+def _set(name, elems):
+    s = {'family': 'inet', 'name': name, 'table': TABLE, 'type': 'ipv4_addr'}
+    if elems:
+        s['elem'] = elems if len(elems) > 1 else elems[0]
+    return {'set': s}
+
+
+def _drop(name, right):
+    return {'rule': {'family': 'inet', 'table': TABLE, 'chain': 'input', 'comment': 'sfdeploy ' + name, 'expr': [
+        {'match': {'op': '==', 'left': {'payload': {'protocol': 'tcp', 'field': 'dport'}}, 'right': right}},
+        {'counter': {'packets': 0, 'bytes': 0}}, {'drop': None}]}}
+
+
+def listing(ray_sources=('10.0.0.1', '10.0.0.3'), ray_ports=None):
+    """`nft -j list table` as nftables 1.0.6 prints it (a one-element set is not a list)."""
+    ray_ports = ray_ports or {'set': [20000, {'range': [20100, 20999]}]}
+    return json.dumps({'nftables': [
+        {'metainfo': {'version': '1.0.6'}}, {'table': {'family': 'inet', 'name': TABLE}},
+        _set('ray_v4', list(ray_sources)), {'set': {'name': 'ray_v6', 'type': 'ipv6_addr'}},
+        _set('cross_silo_v4', ['10.0.0.2']), {'set': {'name': 'cross_silo_v6', 'type': 'ipv6_addr'}},
+        _drop('ray', ray_ports), _drop('cross_silo', {'set': [20008, 20009]})]})
+
+
+def test_a_table_as_written_has_no_problem():
+    assert firewall.problems('nftables', listing(), RULES, TABLE) == []
+
+
+def test_a_missing_table_is_a_problem():
+    assert firewall.problems('nftables', '', RULES, TABLE) == ['its nftables table sfdeploy_a1 is not loaded']
+
+
+def test_ports_left_open_and_wrong_sources_are_problems():
+    found = firewall.problems('nftables', listing(ray_sources=['10.0.0.1'], ray_ports=20000), RULES, TABLE)
+    assert found == ['ray ports 20000, 20100-20999 are not closed to others (table sfdeploy_a1)',
+                     'ray ports accept 10.0.0.1 instead of 10.0.0.1, 10.0.0.3 (table sfdeploy_a1)']
+
+
+def test_firewalld_and_ufw_listings():
+    pairs = firewall.rule_pairs(RULES)
+    assert len(pairs) == 6 and [[20100, 20999], '10.0.0.3'] in pairs
+    rich = '\n'.join(firewall.firewalld_rich_rule(p, s) for p, s in pairs)
+    assert firewall.problems('firewalld', rich, RULES, TABLE) == []
+    assert firewall.problems('firewalld', rich.split('\n', 1)[1], RULES, TABLE) == [
+        'firewalld lacks the rich rule: rule family="ipv4" source address="10.0.0.1" port port="20000" '
+        'protocol="tcp" accept']
+    ufw = ['Status: active', '', 'To                         Action      From', '--                         ------      ----']
+    ufw += ['%-26s ALLOW       %-26s # sfdeploy' % (firewall.span(p[0], p[1], ':') + '/tcp', s) for p, s in pairs]
+    ufw += ['%-26s DENY        Anywhere                   # sfdeploy' % (firewall.span(p[0], p[1], ':') + '/tcp')
+            for r in RULES for p in r['ports']]
+    assert firewall.problems('ufw', '\n'.join(ufw), RULES, TABLE) == []
+    assert firewall.problems('ufw', '\n'.join(ufw[:-1]), RULES, TABLE) == ['ufw does not deny others on 20009']
+
+
+def test_no_backend_has_no_problem():
+    assert firewall.problems('none', '', RULES, TABLE) == []
