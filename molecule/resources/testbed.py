@@ -7,7 +7,9 @@ import time
 
 import testinfra
 
-INVENTORY = os.environ['MOLECULE_INVENTORY_FILE']
+# The inventory directory, as molecule passes it to ansible-playbook: its generated file and the
+# scenario's extra hosts (inventory hosts that are a second name of a container) together.
+INVENTORY = os.path.dirname(os.environ['MOLECULE_INVENTORY_FILE'])
 ROOT = os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd())
 
 
@@ -53,3 +55,27 @@ def listening(h):
     """Ports a test host listens on."""
     out = h.check_output("ss -Htln | awk '{print $4}'")
     return {int(line.rsplit(':', 1)[-1]) for line in out.split()}
+
+
+# Runs on a test host: dial each address:port, print one line "address:port verdict" each.
+# open: the handshake completed; refused: an RST (let through, nothing listening);
+# dropped: no answer (the firewall dropped it).
+KNOCK = r'''
+import socket, sys, concurrent.futures as cf
+def knock(t):
+    a, p = t.rsplit(":", 1)
+    s = socket.socket(); s.settimeout(3)
+    try:
+        s.connect((a, int(p))); return t + " open"
+    except ConnectionRefusedError: return t + " refused"
+    except socket.timeout: return t + " dropped"
+    except OSError as e: return t + " error-%s" % e.errno
+    finally: s.close()
+with cf.ThreadPoolExecutor(64) as ex:
+    print("\n".join(ex.map(knock, sys.argv[1:])))
+'''
+
+
+def knock(name, targets):
+    out = host(name).check_output("python3 -c '%s' %s" % (KNOCK.replace("'", "'\"'\"'"), ' '.join(targets)))
+    return dict(line.rsplit(' ', 1) for line in out.splitlines())

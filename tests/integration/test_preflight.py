@@ -10,6 +10,7 @@ import subprocess
 import textwrap
 
 import pytest
+import yaml
 
 from runner import ROOT, ansible_playbook, changed_counts
 
@@ -79,6 +80,21 @@ CASES = {
         alice: {hosts: {a1: {}}}
         bob: {hosts: {b1: {}}}""",
         'bob: its rayfed port 31008 on 0.0.0.0 is in use by another process', 'production'),
+    'an empty party group': ("""
+        alice: {hosts: {a1: {}}}
+        dan: {}""", 'the party groups dan (children of secretflow) have no hosts'),
+    'an empty federation group': ('', 'the inventory has no hosts in the group secretflow'),
+    # Two institutions on one machine, each from its own inventory: both took the first block.
+    'a federation file whose peer shares an address and port with this run': ("""
+        carol: {hosts: {c1: {}}}""",
+        'federation_file: party bob: rayfed_port 127.0.0.1:30008 is also c1 (party carol) rayfed', 'production',
+        {'parties': {'bob': {'address': '127.0.0.1', 'rayfed_port': 30008, 'spu_port': 30009}}}),
+    'a federation file that disagrees with the inventory': ("""
+        carol: {hosts: {c1: {}}}""",
+        'federation_file: party carol: spu_port is 31009 in the file, but this run deploys carol (head c1) with '
+        'spu_port 30009', 'production',
+        {'parties': {'carol': {'address': '127.0.0.1', 'rayfed_port': 30008, 'spu_port': 31009},
+                     'bob': {'address': '10.9.9.9', 'rayfed_port': 30008, 'spu_port': 30009}}}),
 }
 
 
@@ -106,7 +122,8 @@ def _write_tls_files(directory):
 
 @pytest.mark.parametrize('case', sorted(CASES))
 def test_bad_inventory_is_refused_and_changes_nothing(case, tmp_path):
-    groups, expected, mode = (CASES[case] + ('simulation',))[:3]
+    groups, expected, mode, federation = CASES[case] + (None,) * (4 - len(CASES[case]))
+    mode = mode or 'simulation'
     state = tmp_path / 'state'
     state.mkdir()
     # An interpreter that answers an older version, for the version check.
@@ -115,6 +132,10 @@ def test_bad_inventory_is_refused_and_changes_nothing(case, tmp_path):
     stub.chmod(0o755)
     _write_tls_files(tmp_path)
     groups = groups.replace('STATE/', str(tmp_path) + '/')
+    extra = ['-e', 'job_reach_timeout=3']
+    if federation:
+        (tmp_path / 'federation.yml').write_text(yaml.safe_dump(federation))
+        extra += ['-e', 'federation_file=%s' % (tmp_path / 'federation.yml')]
     inventory = tmp_path / 'hosts.yml'
     inventory.write_text(textwrap.dedent('''
         secretflow:
@@ -126,8 +147,9 @@ def test_bad_inventory_is_refused_and_changes_nothing(case, tmp_path):
             python_env_dir: {state}/{{{{ inventory_hostname }}}}/venv
             ray_node_dir: {state}/{{{{ inventory_hostname }}}}/ray
             ray_manager: process
-          children:
-    ''').format(state=state) + textwrap.indent(textwrap.dedent(groups).strip('\n'), '    ') + '\n')
+          children:{empty}
+    ''').format(state=state, empty='' if groups else ' {}') + textwrap.indent(textwrap.dedent(groups).strip('\n'), '    ')
+        + '\n')
     playbook = os.path.join(ROOT, 'playbooks', 'simulate.yml' if mode == 'simulation' else 'production.yml')
     holder = None
     if case == 'a cross-silo port held by another process':
@@ -135,7 +157,7 @@ def test_bad_inventory_is_refused_and_changes_nothing(case, tmp_path):
         holder.bind(('0.0.0.0', 31008))
         holder.listen(1)
     try:
-        proc = ansible_playbook('-i', inventory, playbook, '-e', 'job_reach_timeout=3')
+        proc = ansible_playbook('-i', inventory, playbook, *extra)
     finally:
         if holder:
             holder.close()
@@ -149,3 +171,6 @@ def test_bad_inventory_is_refused_and_changes_nothing(case, tmp_path):
         assert re.search(r'b1\s+3\.10\.1', out) and re.search(r'a1\s+3\.\d+\.\d+', out), out[-3000:]
     assert all(n == 0 for n in changed_counts(out)), out[-2000:]
     assert os.listdir(state) == []
+    # The run stops at the first problem: one failing task (on one host or several), no follow-up errors.
+    origins = set(re.findall(r'^Origin: (\S+)', out, re.M))
+    assert len(origins) <= 1, origins

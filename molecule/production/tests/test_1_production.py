@@ -1,25 +1,19 @@
-"""Verify the production test bed: a Ray cluster per party, the job on every party, a dead
-peer stopping everyone, and forks=1."""
+"""Verify the production test bed: a Ray cluster per party (bob and carol on one machine), the
+job on every party, a dead peer stopping everyone, institutions that run their own party only
+(two of them on one machine), and a peer that never starts its job."""
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
+from production_bed import HEADS, NODES, env, plaintext_answer, port  # noqa: E402
 from testbed import host, playbook, playbook_args  # noqa: E402
 
 JOB_PLAYBOOK = 'molecule/resources/production-job.yml'
-VENV = '/opt/sfdeploy/venv'
-HEADS = {'alice': ('prod-alice-1', '10.211.2.11'), 'bob': ('prod-bob', '10.211.2.21'),
-         'carol': ('prod-carol', '10.211.2.31')}
-VALUES = {'alice': [11, 22, 33], 'bob': [40, 25], 'carol': [70]}  # molecule.yml job_args
-
-
-def plaintext_answer():
-    sums = {p: sum(v) for p, v in VALUES.items()}
-    return {'total': sum(sums.values()), 'richest': max(sums, key=sums.get)}
 
 
 def run_job(*extra):
@@ -27,20 +21,32 @@ def run_job(*extra):
     return playbook(JOB_PLAYBOOK, *extra)
 
 
-@pytest.mark.parametrize('party,nodes', [('alice', 2), ('bob', 1), ('carol', 1)])
-def test_each_party_cluster_holds_exactly_its_own_nodes(party, nodes):
-    name, address = HEADS[party]
-    status = host(name).check_output('%s/bin/ray status --address %s:20000' % (VENV, address))
+@pytest.mark.parametrize('party', sorted(HEADS))
+def test_each_party_cluster_holds_exactly_its_own_nodes(party):
+    name = HEADS[party]
+    nodes = sum(1 for n in NODES.values() if n[0] == party)
+    status = host(name).check_output('%s/bin/ray status --address %s:%d' % (env(party), NODES[name][1], port(name, 0)))
     assert status.count(' node_') == nodes, status
     assert '/%.1f %s' % (16.0 * nodes, party) in status, status
     for other in set(HEADS) - {party}:
         assert ' %s\n' % other not in status + '\n', status
 
 
+def test_parties_on_one_machine_have_their_own_environment_service_and_port_block():
+    shared = host('prod-bob')
+    for party in ('bob', 'carol'):
+        assert shared.file('%s/bin/python' % env(party)).exists, party
+        assert shared.service('sfdeploy-ray-%s' % party).is_running, party
+        # Each party's Ray runs from its own environment, on its own block.
+        gcs = shared.check_output("pgrep -af '[g]cs_server.*--gcs_server_port=%d'" % port(HEADS[party], 0))
+        assert gcs.split()[1].startswith('%s/lib/' % env(party)), gcs[:300]
+    assert not shared.file('/opt/sfdeploy/venv').exists
+
+
 @pytest.mark.parametrize('party', sorted(HEADS))
 def test_job_result_is_right_on_every_party(party):
     path = '/var/tmp/sfdeploy-jobs/sfjob-%s/result.json' % party
-    result = json.loads(host(HEADS[party][0]).file(path).content_string)
+    result = json.loads(host(HEADS[party]).file(path).content_string)
     assert result['ok'], result
     assert result['result'] == plaintext_answer()
 
@@ -52,20 +58,29 @@ def test_a_dead_party_fails_the_job_naming_it_and_stops_the_others():
         proc = run_job('-e', 'job_watch_interval=5')
         assert proc.returncode != 0
         assert 'The job failed on bob' in proc.stdout, proc.stdout[-4000:]
+        # carol shares bob's machine: no job process is left there either.
         for party in ('alice', 'carol'):
-            leftover = host(HEADS[party][0]).run("pgrep -af '[j]ob_runner[.]py'")
+            leftover = host(HEADS[party]).run("pgrep -af '[j]ob_runner[.]py'")
             assert leftover.rc == 1, '%s still runs %s' % (party, leftover.stdout)
     finally:
         bob.check_output('sudo systemctl start sfdeploy-ray-bob')
 
 
-def test_each_institution_runs_only_its_party_from_a_federation_file(tmp_path):
-    """Way 2: every institution knows the others only from the shared, public federation file."""
-    federation = tmp_path / 'federation.yml'
-    export = playbook(JOB_PLAYBOOK, '--tags', 'always', '-e', 'federation_export_file=%s' % federation)
+@pytest.fixture(scope='module')
+def federation(tmp_path_factory):
+    """The institutions' merged federation file (each party's public share, with its CA)."""
+    path = tmp_path_factory.mktemp('federation') / 'federation.yml'
+    export = playbook(JOB_PLAYBOOK, '--tags', 'always', '-e', 'federation_export_file=%s' % path)
     assert export.returncode == 0, export.stdout[-3000:]
+    return path
+
+
+def test_each_institution_runs_only_its_party_from_a_federation_file(federation):
+    """Way 2: every institution knows the others only from the shared, public federation file;
+    bob and carol share a machine with their own port bases."""
     text = federation.read_text()
     assert 'rayfed_port' in text and 'PRIVATE' not in text
+    assert re.search(r'carol:\n(    .*\n)*    rayfed_port: 21008', text), text
     runs = {party: subprocess.Popen(**playbook_args(JOB_PLAYBOOK, '--limit', party, '-e', 'job_name=split',
                                                 '-e', 'federation_file=%s' % federation))
             for party in sorted(HEADS)}
@@ -73,3 +88,20 @@ def test_each_institution_runs_only_its_party_from_a_federation_file(tmp_path):
     for party, proc in runs.items():
         assert proc.returncode == 0, '%s:\n%s' % (party, outputs[party][-4000:])
         assert "%s: the job's result is the expected one" % party in outputs[party].replace("''", "'")
+
+
+def test_a_peer_that_never_starts_its_job_fails_the_others_within_the_bound_naming_it(federation):
+    """alice and bob start their jobs; carol's institution never does. RayFed alone would wait
+    for hours; job_peer_timeout ends both, naming carol (and not as a job_timeout)."""
+    bound = ['-e', 'job_peer_timeout=45', '-e', 'job_timeout=900', '-e', 'job_reach_check=false']
+    runs = {party: subprocess.Popen(**playbook_args(JOB_PLAYBOOK, '--limit', party, '-e', 'job_name=lonely',
+                                                '-e', 'federation_file=%s' % federation, *bound))
+            for party in ('alice', 'bob')}
+    outputs = {party: proc.communicate(timeout=600)[0] for party, proc in runs.items()}
+    for party, proc in runs.items():
+        out = ' '.join(outputs[party].split())
+        assert proc.returncode != 0, out[-3000:]
+        assert 'The job failed on %s' % party in out, out[-3000:]
+        assert 'carol never answered within 45 s (job_peer_timeout): carol at 10.211.2.21:21008' in out, out[-3000:]
+        assert 'timed out' not in out
+        assert host(HEADS[party]).run("pgrep -af '[j]ob_runner[.]py'").rc == 1

@@ -1,6 +1,7 @@
 """Tests that try to get in (production test bed): mallory, who is in no party, and the parties
-themselves knocking on each other's Ray ports; clients with a foreign certificate or none on a
-running job's RayFed and SPU ports; where private keys are; a class outside the allowlist."""
+themselves knocking on each other's Ray ports (bob and carol share one machine); clients with a
+foreign certificate or none on a running job's RayFed and SPU ports; where private keys are; a
+class outside the allowlist; a party whose firewall rules are gone is unhealthy."""
 import os
 import re
 import subprocess
@@ -10,58 +11,51 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
-from testbed import ROOT, changed_counts, host, playbook, playbook_args  # noqa: E402
+from production_bed import HEADS, MACHINE_OF, MACHINES, NODES, TLS, port, ray_targets, silo_targets  # noqa: E402
+from testbed import ROOT, changed_counts, host, knock, playbook, playbook_args, status  # noqa: E402
 
-NODES = {'prod-alice-1': ('alice', '10.211.2.11', True), 'prod-alice-2': ('alice', '10.211.2.12', False),
-         'prod-bob': ('bob', '10.211.2.21', True), 'prod-carol': ('carol', '10.211.2.31', True)}
-HEAD_RAY_PORTS = [20000, 20001, 20002, 20003, 20004, 20005, 20006, 20007, 20010, 20011, 20100, 20500, 20999]
-WORKER_RAY_PORTS = [20001, 20002, 20004, 20005, 20006, 20007, 20100, 20999]
-SILO_PORTS = [20008, 20009]
-TLS = '/etc/sfdeploy/tls/%s'
-
-# Runs on a test host: dial each address:port, print one line "address:port verdict" each.
-# open: the handshake completed; refused: an RST (let through, nothing listening);
-# dropped: no answer (the firewall dropped it).
-KNOCK = r'''
-import socket, sys, concurrent.futures as cf
-def knock(t):
-    a, p = t.rsplit(":", 1)
-    s = socket.socket(); s.settimeout(3)
-    try:
-        s.connect((a, int(p))); return t + " open"
-    except ConnectionRefusedError: return t + " refused"
-    except socket.timeout: return t + " dropped"
-    except OSError as e: return t + " error-%s" % e.errno
-    finally: s.close()
-with cf.ThreadPoolExecutor(64) as ex:
-    print("\n".join(ex.map(knock, sys.argv[1:])))
-'''
-
-
-def knock(name, targets):
-    out = host(name).check_output("python3 -c '%s' %s" % (KNOCK.replace("'", "'\"'\"'"), ' '.join(targets)))
-    return dict(line.rsplit(' ', 1) for line in out.splitlines())
-
-
-def ray_targets(names):
-    return ['%s:%d' % (NODES[n][1], p) for n in names for p in (HEAD_RAY_PORTS if NODES[n][2] else WORKER_RAY_PORTS)]
-
+SILO_PORTS = [20008, 20009]  # alice's
 
 def test_mallory_reaches_no_ray_rayfed_or_spu_port():
-    targets = ray_targets(NODES) + ['%s:%d' % (NODES[n][1], p) for n in NODES if NODES[n][2] for p in SILO_PORTS]
-    verdicts = knock('prod-mallory', targets)
-    assert verdicts and set(verdicts.values()) == {'dropped'}, verdicts
-    # The SSH port of every host stays open (the management connection is never filtered).
+    # Both parties of the shared machine included: each node's table is its own.
+    verdicts = knock('prod-mallory', ray_targets(NODES) + silo_targets(HEADS))
+    assert len(verdicts) == len(ray_targets(NODES)) + 6 and set(verdicts.values()) == {'dropped'}, verdicts
+    # The SSH port of every machine stays open (the management connection is never filtered).
     assert set(knock('prod-mallory', ['%s:22' % NODES[n][1] for n in NODES]).values()) == {'open'}
 
 
 def test_no_party_reaches_another_partys_ray_ports():
-    verdicts = knock('prod-bob', ray_targets(['prod-alice-1', 'prod-alice-2', 'prod-carol']))
-    assert set(verdicts.values()) == {'dropped'}, verdicts
-    # alice's cross-silo ports let bob through (nothing listens there between jobs).
-    assert set(knock('prod-bob', ['10.211.2.11:%d' % p for p in SILO_PORTS]).values()) == {'refused'}
-    # Inside alice, the worker reaches its head's GCS.
+    # From the shared machine (bob's and carol's address) to alice; from alice and from carol's
+    # worker to the shared machine's other party.
+    for source, targets in (('prod-bob', ['prod-alice-1', 'prod-alice-2', 'prod-carol-2']),
+                            ('prod-alice-1', ['prod-bob', 'prod-carol', 'prod-carol-2']),
+                            ('prod-carol-2', ['prod-bob'])):
+        verdicts = knock(source, ray_targets(targets))
+        assert set(verdicts.values()) == {'dropped'}, (source, verdicts)
+    # Positive controls: alice's cross-silo ports let bob and carol through (nothing listens there
+    # between jobs); inside each party, the worker reaches its head's GCS on the shared machine too.
+    assert set(knock('prod-bob', silo_targets(['alice'])).values()) == {'refused'}
+    assert set(knock('prod-alice-1', silo_targets(['bob', 'carol'])).values()) == {'refused'}
     assert knock('prod-alice-2', ['10.211.2.11:20000']) == {'10.211.2.11:20000': 'open'}
+    assert knock('prod-carol-2', ['10.211.2.21:21000']) == {'10.211.2.21:21000': 'open'}
+
+
+def test_a_party_whose_firewall_rules_are_gone_is_unhealthy_and_its_unit_restores_them():
+    shared = host('prod-carol')
+    shared.check_output('sudo nft delete table inet sfdeploy_prod_carol')
+    try:
+        exposed = knock('prod-mallory', ['10.211.2.21:%d' % port('prod-carol', 0)])
+        assert set(exposed.values()) == {'open'}, exposed  # what a missing table means
+        proc = status('-e', 'status_fail_unhealthy=true')
+        out = ' '.join(proc.stdout.split())
+        assert proc.returncode != 0, out[-3000:]
+        assert 'carol: UNHEALTHY' in out and 'bob: healthy' in out, out[-3000:]
+        assert 'prod-carol: firewall: its nftables table sfdeploy_prod_carol is not loaded' in out, out[-3000:]
+    finally:
+        # The unit that loads the rules at boot loads them again.
+        shared.check_output('sudo systemctl restart sfdeploy-firewall-prod_carol')
+    assert set(knock('prod-mallory', ['10.211.2.21:%d' % port('prod-carol', 0)]).values()) == {'dropped'}
+    assert status('-e', 'status_fail_unhealthy=true').returncode == 0
 
 
 # Runs on bob's head while a job runs: TLS handshakes with alice's RayFed (gRPC) and SPU
@@ -131,7 +125,7 @@ def running_job():
                                            '-e', 'job_src=molecule/resources/jobs/hold.py',
                                            '-e', '{"job_args": {"hold": 300}, "job_expected_result": {"held": 3}}',
                                            '-e', 'job_name=hold'))
-    alice = host('prod-alice-1')
+    alice = host(HEADS['alice'])
     for _ in range(60):  # readiness: both cross-silo ports listen once SPU is up
         ports = alice.run("ss -Htln | awk '{print $4}' | grep -oE ':2000[89]$' | sort -u | wc -l").stdout.strip()
         if ports == '2':
@@ -144,9 +138,8 @@ def running_job():
 
 def _release_hold():
     """Let the held job end now (hold.py waits for this file, or its hold time)."""
-    for name, (party, address, head) in NODES.items():
-        if head:
-            host(name).run('sudo touch /var/tmp/sfdeploy-jobs/hold-%s/release' % party)
+    for party, name in HEADS.items():
+        host(name).run('sudo touch /var/tmp/sfdeploy-jobs/hold-%s/release' % party)
 
 
 def _handshakes():
@@ -159,7 +152,7 @@ def _handshakes():
                 "sudo python3 -c '%s' 10.211.2.11 20008 20009" % HANDSHAKES.replace("'", "'\"'\"'")).splitlines():
             kind, port, verdict = line.split()
             verdicts[(kind, int(port))] = verdict
-        if all(verdicts.get(('peer', port)) in ('served', 'accepted') for port in SILO_PORTS):
+        if all(verdicts.get(('peer', p)) in ('served', 'accepted') for p in SILO_PORTS):
             break
         time.sleep(5)
     return verdicts
@@ -168,9 +161,9 @@ def _handshakes():
 def test_a_running_job_serves_peers_only_over_mutual_tls(running_job):
     verdicts = _handshakes()
     # bob with its own certificate is served: the handshakes and the refusals below are real.
-    for port in SILO_PORTS:
-        assert verdicts[('peer', port)] in ('served', 'accepted'), verdicts
-        assert verdicts[('stranger', port)] in ('refused', 'closed'), verdicts
+    for p in SILO_PORTS:
+        assert verdicts[('peer', p)] in ('served', 'accepted'), verdicts
+        assert verdicts[('stranger', p)] in ('refused', 'closed'), verdicts
     assert verdicts[('plaintext', 20008)] == 'refused', verdicts
 
 
@@ -190,22 +183,18 @@ def test_the_held_job_succeeds_with_one_fork_and_reports_the_skew(running_job):
     out = running_job.communicate(timeout=900)[0]
     assert running_job.returncode == 0, out[-4000:]
     assert 'launch skew (latest start - earliest start):' in out
-    for party in ('alice', 'bob', 'carol'):
+    for party in HEADS:
         assert "%s: the job's result is the expected one" % party in out.replace("''", "'")
 
 
 def _key_markers():
-    """host -> a line of each private key file on it (the second line of the PEM)."""
-    markers = {}
-    for name, (party, address, head) in NODES.items():
-        if head:
-            markers[name] = [host(name).check_output('sudo sed -n 2p %s/%s' % (TLS % party, key))
-                             for key in ('node.key', 'ca.key')]
-    return markers
+    """head -> a line of each private key file of its party (the second line of the PEM)."""
+    return {name: [host(name).check_output('sudo sed -n 2p %s/%s' % (TLS % party, key)) for key in ('node.key', 'ca.key')]
+            for party, name in HEADS.items()}
 
 
 def test_private_keys_are_0600_and_only_on_their_host():
-    for name, (party, address, head) in NODES.items():
+    for name, (party, address, head, base) in NODES.items():
         h = host(name)
         if not head:
             assert not h.file(TLS % party).exists, name
@@ -216,12 +205,20 @@ def test_private_keys_are_0600_and_only_on_their_host():
     # Key lines must never reach a failure message (which lands in logs): compare, then assert.
     markers = _key_markers()
     assert all(len(m) == 64 for ms in markers.values() for m in ms), 'a key file is not a PEM key'
-    for other in list(NODES) + ['prod-mallory']:
-        foreign = [m for name, ms in markers.items() if name != other for m in ms]
-        found = host(other).run('sudo grep -rlF %s -- $(ls -d /etc /root /home /tmp /var/tmp /var/lib/sfdeploy '
-                                '2>/dev/null)' % ' '.join('-e %s' % m for m in foreign))
+    places = '$(ls -d /etc /root /home /tmp /var/tmp /var/lib/sfdeploy 2>/dev/null)'
+    for machine, via in MACHINES.items():
+        # Keys of the parties on another machine: none. On the shared machine, each party's keys are
+        # in its own TLS directory only.
+        foreign = [m for name, ms in markers.items() if MACHINE_OF[name] != machine for m in ms]
+        found = host(via).run('sudo grep -rlF %s -- %s' % (' '.join('-e %s' % m for m in foreign), places))
         clean = found.rc == 1 and not found.stdout.strip()
-        assert clean, 'keys of other hosts on %s, in: %s' % (other, found.stdout)
+        assert clean, 'keys of other machines on %s, in: %s' % (machine, found.stdout)
+        for name, ms in markers.items():
+            if MACHINE_OF[name] != machine:
+                continue
+            own = host(via).run('sudo grep -rlF %s -- %s' % (' '.join('-e %s' % m for m in ms), places))
+            where = sorted(set(own.stdout.split()))
+            assert where == ['%s/%s' % (TLS % NODES[name][0], k) for k in ('ca.key', 'node.key')], (name, where)
     every = [m for ms in markers.values() for m in ms]
     local = subprocess.run(['grep', '-rlF', '--exclude-dir=.venv', '--exclude-dir=toolvenv']
                            + [a for m in every for a in ('-e', m)]
@@ -232,7 +229,7 @@ def test_private_keys_are_0600_and_only_on_their_host():
 
 def _fingerprints():
     return {name: host(name).check_output('sha256sum %s/node.crt' % (TLS % party)).split()[0]
-            for name, (party, address, head) in NODES.items() if head}
+            for party, name in HEADS.items()}
 
 
 def test_a_verbose_full_run_renews_close_to_expiry_certificates_and_shows_no_key():

@@ -1,32 +1,34 @@
-"""Day 2 on the production test bed, in order: status, a party whose host is down before the
-job starts, and an upgrade one party at a time. Runs after test_1_production.py."""
+"""Day 2 on the production test bed, in order: status, a party whose hosts are down before the
+job starts, one party torn down on the machine it shares, and an upgrade one party at a time
+(which also brings the torn-down party back). Runs after test_1_production.py."""
 import os
+import re
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
-from testbed import changed_counts, host, playbook, status  # noqa: E402
-
-HEADS = {'alice': 'prod-alice-1', 'bob': 'prod-bob', 'carol': 'prod-carol'}
-NODES = [('prod-alice-1', 'alice'), ('prod-alice-2', 'alice'), ('prod-bob', 'bob'), ('prod-carol', 'carol')]
-VENV = '/opt/sfdeploy/venv'
+from production_bed import HEADS, NODES, env, port, ray_targets  # noqa: E402
+from testbed import changed_counts, host, knock, listening, playbook, status  # noqa: E402
 
 
 def rows(out):
+    """status.yml's table: host -> its row's words."""
     return {line.split()[1]: line.split() for line in out.splitlines()
-            if line.split()[:1] and line.split()[0] in HEADS and len(line.split()) > 6}
+            if line.split()[:1] and line.split()[0] in HEADS and len(line.split()) > 7}
 
 
-def test_status_shows_each_party_its_cluster_and_its_peers():
+def test_status_shows_each_party_its_cluster_its_firewall_and_its_peers():
     proc = status('-e', 'status_fail_unhealthy=true')
     assert proc.returncode == 0, proc.stdout[-4000:]
     table = rows(proc.stdout)
-    assert table['prod-alice-1'][2:6] == ['head', 'active', '4/4', '2/2'], table
-    assert table['prod-alice-2'][2:5] == ['worker', 'active', '2/2'], table
+    assert table['prod-alice-1'][2:7] == ['head', 'active', '4/4', '2/2', 'ok'], table
+    assert table['prod-carol'][2:7] == ['head', 'active', '4/4', '2/2', 'ok'], table
+    for worker in ('prod-alice-2', 'prod-carol-2'):
+        assert table[worker][2:7] == ['worker', 'active', '2/2', '-', 'ok'], table
     for party, name in HEADS.items():
-        assert 300 < int(table[name][6]) <= 365, table[name]  # days until the certificate expires
-        assert table[name][7] == 'idle/idle', table[name]
-        peers = ' '.join(table[name][8:])
+        assert 300 < int(table[name][7]) <= 365, table[name]  # days until the certificate expires
+        assert table[name][8] == 'idle/idle', table[name]
+        peers = ' '.join(table[name][9:])
         assert peers == ' '.join('%s ok' % p for p in sorted(HEADS) if p != party), table[name]
         assert '%s: healthy' % party in proc.stdout
 
@@ -38,51 +40,85 @@ def test_check_diff_runs_the_production_playbooks_and_changes_nothing():
     assert status('-e', 'status_fail_unhealthy=true').returncode == 0
 
 
-def test_a_party_whose_host_is_down_stops_the_run_before_any_job_starts(tmp_path):
-    # carol's host will not answer Ansible either: alice and bob run with carol's public
+def test_a_party_whose_hosts_are_down_stops_the_run_before_any_job_starts(tmp_path):
+    # alice's hosts will not answer Ansible either: bob and carol run with alice's public
     # endpoint from a federation file, as institutions do.
     federation = tmp_path / 'federation.yml'
     export = playbook('molecule/resources/production-job.yml', '--tags', 'always',
                       '-e', 'federation_export_file=%s' % federation)
     assert export.returncode == 0, export.stdout[-3000:]
-    subprocess.run(['podman', 'pause', 'prod-carol'], check=True)
+    alice = [n for n, node in NODES.items() if node[0] == 'alice']
+    subprocess.run(['podman', 'pause'] + alice, check=True)
     try:
-        proc = playbook('molecule/resources/production-job.yml', '--limit', 'alice,bob',
+        proc = playbook('molecule/resources/production-job.yml', '--limit', 'bob,carol',
                         '-e', 'federation_file=%s' % federation, '-e', 'job_reach_timeout=10')
     finally:
-        subprocess.run(['podman', 'unpause', 'prod-carol'], check=True)
+        subprocess.run(['podman', 'unpause'] + alice, check=True)
     out = ' '.join(proc.stdout.split())
     assert proc.returncode != 0
-    assert 'alice cannot reach carol at 10.211.2.31:20008 (rayfed port)' in out, proc.stdout[-4000:]
-    assert 'bob cannot reach carol at 10.211.2.31:20009 (spu port)' in out, proc.stdout[-4000:]
+    for party in ('bob', 'carol'):
+        for service, p in (('rayfed', 20008), ('spu', 20009)):
+            assert '%s cannot reach alice at 10.211.2.11:%d (%s port)' % (party, p, service) in out, proc.stdout[-4000:]
     assert 'Start the job on every party' not in proc.stdout
-    for name in ('prod-alice-1', 'prod-bob'):
-        assert host(name).run("pgrep -af '[j]ob_runner[.]py'").rc == 1
+    assert host('prod-bob').run("pgrep -af '[j]ob_runner[.]py'").rc == 1
 
 
-def _restarted_at(name, party):
+def test_tearing_down_one_party_on_a_shared_machine_leaves_the_other_in_place():
+    """bob is torn down alone; carol, on the same machine, keeps its Ray, its rules and its
+    environment. The upgrade test below deploys bob again."""
+    proc = playbook('playbooks/teardown.yml', '--limit', 'bob')
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    shared = host('prod-carol')
+    assert not shared.file('/etc/systemd/system/sfdeploy-ray-bob.service').exists
+    assert port('prod-bob', 0) not in listening(shared)
+    assert shared.run('sudo nft list table inet sfdeploy_prod_bob').rc != 0
+    # carol: still running, still filtered, still healthy.
+    assert shared.service('sfdeploy-ray-carol').is_running
+    assert port('prod-carol', 0) in listening(shared)
+    assert shared.run('sudo nft list table inet sfdeploy_prod_carol').rc == 0
+    assert shared.file('%s/bin/python' % env('carol')).exists and shared.file('%s/bin/python' % env('bob')).exists
+    assert set(knock('prod-mallory', ray_targets(['prod-carol'])).values()) == {'dropped'}
+    report = status()
+    assert 'carol: healthy' in report.stdout and 'bob: UNHEALTHY' in report.stdout, report.stdout[-3000:]
+
+
+def _restarted_at(name):
     return int(host(name).check_output('systemctl show -p ActiveEnterTimestampMonotonic --value sfdeploy-ray-%s'
-                                       % party))
+                                       % NODES[name][0]))
 
 
 def _version(name):
     return host(name).check_output("%s/bin/python -c 'import importlib.metadata as m; print(m.version(\"secretflow\"))'"
-                                   % VENV)
+                                   % env(NODES[name][0]))
+
+
+def _task_blocks(out, title):
+    """The result lines of each run of the task named ``title``, in order."""
+    blocks = re.split(r'^TASK \[', out, flags=re.M)
+    return [b for b in blocks if b.split(']', 1)[0].endswith(title)]
 
 
 def test_an_upgrade_goes_one_party_at_a_time_and_the_job_runs_after():
-    before = {name: _restarted_at(name, party) for name, party in NODES}
+    before = {name: _restarted_at(name) for name in NODES}
     packages = '["secretflow==1.11.0b0", "ray==2.9.3", "secretflow-rayfed==0.2.1a2", "spu==0.9.3b0"]'
     proc = playbook('playbooks/upgrade.yml', '-e', '{"secretflow_packages": %s}' % packages)
     assert proc.returncode == 0, proc.stdout[-4000:]
     for party in HEADS:
         assert "%s: the job's result is the expected one" % party in proc.stdout.replace("''", "'")
-    after = {name: _restarted_at(name, party) for name, party in NODES}
-    for name, _ in NODES:
+    after = {name: _restarted_at(name) for name in NODES}
+    for name in NODES:
         assert _version(name) == '1.11.0b0', name
         assert after[name] > before[name], '%s was not restarted' % name
-    # alice's two nodes, then bob, then carol: each party restarts after the previous one is done.
-    assert max(after['prod-alice-1'], after['prod-alice-2']) < after['prod-bob'] < after['prod-carol']
+    # Each party's packages are installed in a round of their own: while bob's environment is
+    # upgraded, carol's (on the same machine) is not touched, and the reverse.
+    rounds = _task_blocks(proc.stdout, 'Install the pinned packages with uv')
+    changed = [sorted(re.findall(r'^changed: \[([^\]]+)\]', b, re.M)) for b in rounds]
+    assert changed == [['prod-alice-1', 'prod-alice-2'], ['prod-bob'], ['prod-carol', 'prod-carol-2']], changed
+    # alice's two nodes, then bob, then carol's: each party restarts after the previous one is done.
+    alice, carol = ['prod-alice-1', 'prod-alice-2'], ['prod-carol', 'prod-carol-2']
+    assert max(after[n] for n in alice) < after['prod-bob'] < min(after[n] for n in carol)
     again = playbook('playbooks/upgrade.yml', '--skip-tags', 'job', '-e', '{"secretflow_packages": %s}' % packages)
     assert again.returncode == 0 and set(changed_counts(again.stdout)) == {0}, again.stdout[-4000:]
-    assert {name: _restarted_at(name, party) for name, party in NODES} == after, 'an unchanged upgrade restarted Ray'
+    assert {name: _restarted_at(name) for name in NODES} == after, 'an unchanged upgrade restarted Ray'
+    # Deployed again by the upgrade, bob's rules are back: nobody outside reaches its Ray.
+    assert set(knock('prod-mallory', ray_targets(['prod-bob'])).values()) == {'dropped'}

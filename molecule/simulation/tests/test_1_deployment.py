@@ -8,7 +8,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
 from testbed import host  # noqa: E402
 
-VENV = '/opt/sfdeploy/venv'
+VENV = '/opt/sfdeploy/envs/alice'  # the head's party's environment
 # molecule.yml's job_args: each party's private numbers.
 VALUES = {'alice': [11, 22, 33], 'bob': [40, 25]}
 

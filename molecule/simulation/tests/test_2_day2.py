@@ -23,8 +23,8 @@ def test_status_shows_every_host_and_the_head_seeing_both():
     out = proc.stdout
     assert 'alice: healthy' in out and 'bob: healthy' in out, out[-3000:]
     rows = {m.group(1): m.group(0).split() for m in re.finditer(r'(?m)^\s*(?:alice|bob)\s+(sim-\w+)\s.*$', out)}
-    assert rows['sim-alice'][2:6] == ['head', 'active', '4/4', '2/2'], rows
-    assert rows['sim-bob'][2:5] == ['worker', 'active', '2/2'], rows
+    assert rows['sim-alice'][2:7] == ['head', 'active', '4/4', '2/2', 'ok'], rows
+    assert rows['sim-bob'][2:7] == ['worker', 'active', '2/2', '-', 'ok'], rows
     assert set(changed_counts(out)) == {0}, out[-3000:]
 
 
@@ -58,8 +58,10 @@ def test_teardown_leaves_nothing_listening_and_nothing_installed():
         assert not set(ports) & listening(h), name
         assert h.run('pgrep -f "[r]ay/core/src/ray"').rc == 1, name
         assert not h.file('/var/lib/sfdeploy/ray/%s' % name).exists
-        assert h.run('ls /etc/systemd/system/sfdeploy-ray-*.service').rc != 0
-        assert h.file('/opt/sfdeploy/venv/bin/python').exists  # kept unless asked
+        units = h.run('ls /etc/systemd/system | grep -E "^sfdeploy-(ray|firewall)"').stdout.split()
+        assert units == [], (name, units)
+        assert 'sfdeploy' not in h.check_output('nft list tables'), name
+        assert h.file('/opt/sfdeploy/envs/%s/bin/python' % ('alice' if name == 'sim-alice' else 'bob')).exists  # kept
     again = playbook('playbooks/teardown.yml')
     assert again.returncode == 0 and set(changed_counts(again.stdout)) == {0}, again.stdout[-3000:]
 
