@@ -25,8 +25,11 @@ step() {  # step NAME COMMAND...: run one check, record its outcome
 lint() { ansible-lint --profile production --offline -q; }
 docs() {
   local m
-  for m in sf_job sf_reach sf_topology; do
+  for m in $(ls plugins/modules | sed -n 's/\.py$//p'); do
     ansible-doc -t module "sfdeploy.secretflow.$m" >/dev/null || return 1
+  done
+  for m in $(ls plugins/filter | sed -n 's/\.\(py\|yml\)$//p' | sort -u); do
+    ansible-doc -t filter "sfdeploy.secretflow.$m" >/dev/null || return 1
   done
 }
 build() {

@@ -1,0 +1,141 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: sfdeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: sf_os_packages
+short_description: Make sure OS packages are installed, asking the package database first
+version_added: "0.1.0"
+description:
+  - Asks the package database (C(dpkg-query), C(rpm -q)) which of I(names) are missing, which takes
+    milliseconds; only when some are missing does it refresh the package lists (Debian family, when
+    older than I(cache_valid_time)) and install them with C(apt-get) or C(dnf). A host that has
+    everything costs one quick call, not an opened package cache per task.
+  - Several inventory hosts of one machine (parties sharing it) may run it at the same time; it waits
+    for the package manager's locks, up to I(lock_timeout) seconds, instead of failing.
+  - Never removes or upgrades a package.
+author:
+  - sfdeploy contributors
+options:
+  names:
+    description: Package names.
+    type: list
+    elements: str
+    required: true
+  cache_valid_time:
+    description: Debian family - refresh the package lists before installing when they are older than this (seconds).
+    type: int
+    default: 86400
+  lock_timeout:
+    description: Seconds to wait for the package manager's locks.
+    type: int
+    default: 600
+attributes:
+  check_mode:
+    support: full
+    details: Reports the packages that would be installed.
+  diff_mode:
+    support: full
+'''
+
+EXAMPLES = r'''
+- name: Install what SPU's wheels load
+  sfdeploy.secretflow.sf_os_packages:
+    names: [libgomp1]
+  become: true
+'''
+
+RETURN = r'''
+missing:
+  description: The packages that were not installed (and were installed, unless in check mode).
+  returned: always
+  type: list
+  elements: str
+'''
+
+import glob
+import os
+import re
+import subprocess
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+LOCKED = re.compile(r'Could not get lock|Unable to lock|is another process using it|Waiting for cache lock', re.I)
+
+
+def missing_debian(names):
+    """Packages of ``names`` that dpkg does not have installed."""
+    out = subprocess.run(['dpkg-query', '-W', '-f', '${Package} ${db:Status-Abbrev}\\n'] + list(names),
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+    installed = set()
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[1].startswith('ii'):
+            installed.add(parts[0].split(':')[0])
+    return [n for n in names if n not in installed]
+
+
+def missing_rpm(names):
+    return [n for n in names if subprocess.run(['rpm', '-q', '--whatprovides', n], stdout=subprocess.DEVNULL,
+                                               stderr=subprocess.DEVNULL).returncode != 0]
+
+
+def lists_age():
+    """Seconds since the Debian package lists were last refreshed (None: never)."""
+    stamps = [os.path.getmtime(p) for p in glob.glob('/var/lib/apt/lists/*_Packages*')]
+    stamp = '/var/lib/apt/periodic/update-success-stamp'
+    if os.path.exists(stamp):
+        stamps.append(os.path.getmtime(stamp))
+    return time.time() - max(stamps) if stamps else None
+
+
+def run_waiting(module, argv, env, lock_timeout):
+    """Run a package manager command, again while another process holds its lock."""
+    deadline = time.time() + lock_timeout
+    while True:
+        rc, out, err = module.run_command(argv, environ_update=env)
+        if rc == 0 or not LOCKED.search(out + err) or time.time() > deadline:
+            return rc, out, err
+        time.sleep(3)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(names=dict(type='list', elements='str', required=True),
+                           cache_valid_time=dict(type='int', default=86400),
+                           lock_timeout=dict(type='int', default=600)),
+        supports_check_mode=True)
+    names = [n for n in module.params['names'] if n]
+    debian = bool(module.get_bin_path('dpkg-query'))
+    if not debian and not module.get_bin_path('rpm'):
+        module.fail_json(msg='neither dpkg nor rpm is on this host; install %s yourself' % ', '.join(names))
+    missing = missing_debian(names) if debian else missing_rpm(names)
+    diff = {'before': {'missing': missing}, 'after': {'missing': []}}
+    if not missing or module.check_mode:
+        module.exit_json(changed=bool(missing), missing=missing, diff=diff)
+    lock = module.params['lock_timeout']
+    if debian:
+        env = {'DEBIAN_FRONTEND': 'noninteractive'}
+        age = lists_age()
+        if age is None or age > module.params['cache_valid_time']:
+            rc, out, err = run_waiting(module, ['apt-get', 'update', '-q'], env, lock)
+            if rc != 0:
+                module.fail_json(msg='apt-get update failed: %s' % (err or out).strip()[-2000:], missing=missing)
+        argv = ['apt-get', 'install', '-y', '-q', '-o', 'DPkg::Lock::Timeout=%d' % lock] + missing
+    else:
+        argv = [module.get_bin_path('dnf') or 'yum', 'install', '-y'] + missing
+        env = {}
+    rc, out, err = run_waiting(module, argv, env, lock)
+    if rc != 0:
+        module.fail_json(msg='installing %s failed: %s' % (', '.join(missing), (err or out).strip()[-2000:]),
+                         missing=missing)
+    module.exit_json(changed=True, missing=missing, diff=diff)
+
+
+if __name__ == '__main__':
+    main()
