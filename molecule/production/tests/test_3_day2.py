@@ -109,14 +109,19 @@ def test_an_upgrade_goes_one_party_at_a_time_and_the_job_runs_after():
     for name in NODES:
         assert _version(name) == '1.11.0b0', name
         assert after[name] > before[name], '%s was not restarted' % name
-    # Each party's packages are installed in a round of their own: while bob's environment is
-    # upgraded, carol's (on the same machine) is not touched, and the reverse.
+    # Each party's packages are installed in a round of their own (in the inventory's party order):
+    # while bob's environment is upgraded, carol's (on the same machine) is not touched, and the
+    # reverse.
     rounds = _task_blocks(proc.stdout, 'Install the pinned packages with uv')
     changed = [sorted(re.findall(r'^changed: \[([^\]]+)\]', b, re.M)) for b in rounds]
-    assert changed == [['prod-alice-1', 'prod-alice-2'], ['prod-bob'], ['prod-carol', 'prod-carol-2']], changed
-    # alice's two nodes, then bob, then carol's: each party restarts after the previous one is done.
-    alice, carol = ['prod-alice-1', 'prod-alice-2'], ['prod-carol', 'prod-carol-2']
-    assert max(after[n] for n in alice) < after['prod-bob'] < min(after[n] for n in carol)
+    order = [NODES[hosts[0]][0] for hosts in changed if hosts]
+    assert sorted(order) == sorted(HEADS), changed
+    for party, hosts in zip(order, [h for h in changed if h]):
+        assert hosts == sorted(n for n in NODES if NODES[n][0] == party), changed
+    # Each party restarts after the previous one is done.
+    for earlier, later in zip(order, order[1:]):
+        assert (max(after[n] for n in NODES if NODES[n][0] == earlier)
+                < min(after[n] for n in NODES if NODES[n][0] == later)), (order, after)
     again = playbook('playbooks/upgrade.yml', '--skip-tags', 'job', '-e', '{"secretflow_packages": %s}' % packages)
     assert again.returncode == 0 and set(changed_counts(again.stdout)) == {0}, again.stdout[-4000:]
     assert {name: _restarted_at(name) for name in NODES} == after, 'an unchanged upgrade restarted Ray'

@@ -74,11 +74,12 @@ def test_an_interrupted_converge_is_completed_by_the_next_run():
     seen = []
     for line in run.stdout:
         seen.append(line)
-        if "Start and enable the node's service" in line:
+        if "Start the node, or restart it on its new configuration (heads)" in line:
             break
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
-    assert any("Start and enable the node's service" in line for line in seen), ''.join(seen[-80:])
+    assert any("Start the node, or restart it on its new configuration (heads)" in line for line in seen), \
+        ''.join(seen[-80:])
     proc = playbook('playbooks/simulate.yml')
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert "the job's result is the expected one" in proc.stdout.replace("''", "'"), proc.stdout[-3000:]

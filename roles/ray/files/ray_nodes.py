@@ -1,14 +1,21 @@
 """Check that a Ray head sees every expected node, alive, with its party resource.
 
-    python ray_nodes.py GCS_ADDRESS EXPECTED_JSON
+    python ray_nodes.py GCS_ADDRESS EXPECTED_JSON [WAIT_SECONDS [UNTIL]]
 
-EXPECTED_JSON: the topology entries of the expected nodes (host, address, party, ports)
-Prints {"seen": [...], "missing": [hosts]}; exits 0 when nothing is missing, 2 otherwise.
+EXPECTED_JSON: the topology entries of the expected nodes (host, address, party, ports).
+Polls every half second for up to WAIT_SECONDS (default 0: ask once), in one process (one
+connection, not one per try), until the head answers (UNTIL=answers) or until it sees every
+expected node (UNTIL=all, the default).
+Prints {"seen": [...], "missing": [hosts], "error": "..."}; exits 0 when that happened, 2 otherwise.
 Managed by sfdeploy.
 """
 import ipaddress
 import json
+import socket
 import sys
+import time
+
+POLL_SECONDS = 0.5
 
 
 def _loopback(address):
@@ -18,21 +25,10 @@ def _loopback(address):
         return address == 'localhost'
 
 
-def main(address, expected):
-    import ray
-
-    try:
-        ray.init(address=address, logging_level='ERROR', log_to_driver=False, configure_logging=False)
-        try:
-            nodes = [n for n in ray.nodes() if n.get('Alive')]
-        finally:
-            ray.shutdown()
-    except Exception as exc:  # the head itself is not up (yet)
-        print(json.dumps({'seen': [], 'missing': [w['host'] for w in expected],
-                          'error': '%s: %s' % (type(exc).__name__, exc)}))
-        return 2
+def missing_nodes(nodes, expected):
+    """Hosts of ``expected`` that no alive node of ``nodes`` (ray.nodes()) stands for."""
     seen = [{'address': n['NodeManagerAddress'], 'node_manager_port': n['NodeManagerPort'],
-             'resources': n.get('Resources', {})} for n in nodes]
+             'resources': n.get('Resources', {})} for n in nodes if n.get('Alive')]
     missing = []
     for want in expected:
         for n in seen:
@@ -43,9 +39,48 @@ def main(address, expected):
                 break
         else:
             missing.append(want['host'])
-    print(json.dumps({'seen': seen, 'missing': missing}))
-    return 2 if missing else 0
+    return seen, missing
+
+
+def gcs_answers(address, timeout=1.0):
+    """Whether the head's GCS port takes connections (ray.init waits minutes for one that does not)."""
+    host, port = address.rsplit(':', 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def main(address, expected, wait=0.0, until='all'):
+    import ray
+
+    deadline = time.time() + wait
+    report = {'seen': [], 'missing': [w['host'] for w in expected], 'error': ''}
+    connected = False
+    while True:
+        try:
+            if not connected:
+                if not gcs_answers(address):
+                    raise ConnectionError('nothing answers at %s (the head\'s GCS port)' % address)
+                ray.init(address=address, logging_level='ERROR', log_to_driver=False, configure_logging=False)
+                connected = True
+            report['seen'], report['missing'] = missing_nodes(ray.nodes(), expected)
+            report['error'] = ''
+        except Exception as exc:  # the head itself is not up (yet)
+            report['error'] = '%s: %s' % (type(exc).__name__, exc)
+            if connected:
+                ray.shutdown()
+                connected = False
+        if (connected and (until == 'answers' or not report['missing'])) or time.time() >= deadline:
+            break
+        time.sleep(POLL_SECONDS)
+    if connected:
+        ray.shutdown()
+    print(json.dumps(report))
+    return 0 if connected and (until == 'answers' or not report['missing']) else 2
 
 
 if __name__ == '__main__':
-    sys.exit(main(sys.argv[1], json.loads(sys.argv[2])))
+    sys.exit(main(sys.argv[1], json.loads(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 0.0,
+                  sys.argv[4] if len(sys.argv) > 4 else 'all'))
