@@ -18,6 +18,18 @@ import subprocess
 import time
 
 STOP_GRACE_SECONDS = 10
+# A start time agreed among parties (start_at) is honoured only this far ahead: clocks of hosts
+# that disagree by more must not hold a job back for long.
+MAX_START_DELAY_SECONDS = 15.0
+
+
+def planned_start(start_at, now=None):
+    """When a job launched now with ``start_at`` begins its work: at ``start_at`` when that is
+    ahead by at most MAX_START_DELAY_SECONDS, else now."""
+    now = time.time() if now is None else now
+    if start_at and now < start_at <= now + MAX_START_DELAY_SECONDS:
+        return float(start_at)
+    return now
 
 
 def _read_json(path):
@@ -99,13 +111,16 @@ class JobDir(object):
     def running(self):
         return pid_alive(self.pid())
 
-    def launch(self, python, runner_source, spec, env=None):
-        """Write the job's files and start its driver detached. Returns the start time."""
+    def launch(self, python, runner_source, spec, env=None, start_at=None):
+        """Write the job's files and start its driver detached. Returns the start time: the driver
+        waits until ``start_at`` (see planned_start) before it does anything, so that parties
+        launched one after the other begin together."""
         os.makedirs(self.path, mode=0o700, exist_ok=True)
         for stale in (self.result, self.status, self.pidfile):
             if os.path.exists(stale):
                 os.unlink(stale)
-        spec = dict(spec, result_path=self.result, status_path=self.status)
+        started = planned_start(start_at)
+        spec = dict(spec, result_path=self.result, status_path=self.status, start_at=started)
         with open(self.spec, 'w') as f:
             json.dump(spec, f, indent=2, sort_keys=True)
         with open(self.runner, 'w') as f:
@@ -113,7 +128,6 @@ class JobDir(object):
         full_env = dict(os.environ)
         full_env.update({'RAY_USAGE_STATS_ENABLED': '0', 'PYTHONUNBUFFERED': '1'})
         full_env.update(env or {})
-        started = time.time()
         with open(self.log, 'wb') as log:
             proc = subprocess.Popen(
                 [python, self.runner, self.spec], cwd=self.path, env=full_env,
@@ -121,6 +135,8 @@ class JobDir(object):
                 start_new_session=True, close_fds=True)
         with open(self.pidfile, 'w') as f:
             f.write(str(proc.pid))
+        # The pid file's time is the job's start (read back by a later collect).
+        os.utime(self.pidfile, (started, started))
         self._proc = proc
         return started
 

@@ -242,6 +242,10 @@ def _shutdown(sf, spec, result):
 
 
 def run(spec):
+    # Parties launched one after the other start together (job_process.planned_start).
+    delay = (spec.get('start_at') or 0) - time.time()
+    if delay > 0:
+        time.sleep(delay)
     started = time.time()
     result = {'party': spec.get('self_party'), 'started': started}
     _write(spec['status_path'], {'phase': 'starting', 'pid': os.getpid(), 'started': started})

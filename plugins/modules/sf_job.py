@@ -117,6 +117,12 @@ options:
   secretflow_version:
     description: The installed SecretFlow version, to pick the keys that version reads.
     type: str
+  start_at:
+    description:
+      - With I(state=started) or C(run), the epoch time (this host's clock) at which the driver begins its
+        work; the same value on every party makes their starts agree whatever C(forks) is. Ignored when it
+        is in the past or more than 15 seconds ahead (clocks that disagree must not hold a job back).
+    type: float
   peer_timeout:
     description:
       - Production only. Seconds the job waits in C(sf.init) for its peers' RayFed to answer (each peer's job
@@ -193,9 +199,17 @@ result:
   type: raw
   sample: {"total": 72, "richest": "bob"}
 started:
-  description: Epoch seconds at which the driver was started.
+  description: Epoch seconds at which the driver began (or begins) its work (see I(start_at)).
   returned: when a job was started or collected
   type: float
+pid:
+  description: The driver's process id (its session holds everything the job starts).
+  returned: when a job was started with I(state=started)
+  type: int
+spec:
+  description: What the driver would run with (C(sf.init) arguments, SPU cluster definition, ...).
+  returned: in check mode, when a job would start
+  type: dict
 duration:
   description: Seconds from start to result.
   returned: when a job was collected
@@ -268,6 +282,7 @@ def argument_spec():
         allowed_list=dict(type='dict'),
         secretflow_version=dict(type='str'),
         peer_timeout=dict(type='int', default=180),
+        start_at=dict(type='float'),
         wait=dict(type='int', default=0),
         env=dict(type='dict', default={}),
     )
@@ -409,7 +424,7 @@ def main():
         os.makedirs(job.path, mode=0o700, exist_ok=True)
         with open(spec['script'], 'w') as f:
             f.write(p['content'])
-    started = job.launch(p['python'], inspect.getsource(job_runner), spec, env=p['env'])
+    started = job.launch(p['python'], inspect.getsource(job_runner), spec, env=p['env'], start_at=p['start_at'])
     if p['state'] == 'started':
         module.exit_json(started=started, pid=job.pid(), **base)
     out, error = _collect(job, started, p['timeout'], p['wait'])

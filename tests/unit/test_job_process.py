@@ -71,3 +71,11 @@ def test_a_refused_class_in_the_log_is_a_fatal_error(tmp_path):
     assert 'class decimal.Decimal, which is outside the deserialization allowlist' in fatal_error(str(log))
     log.write_text('starting\nall fine\n')
     assert fatal_error(str(log)) is None
+
+
+def test_an_agreed_start_time_is_kept_only_when_it_is_close_ahead():
+    from ansible_collections.sfdeploy.secretflow.plugins.module_utils.job_process import planned_start
+    assert planned_start(1000.0 + 2, now=1000.0) == 1002.0
+    assert planned_start(None, now=1000.0) == 1000.0
+    assert planned_start(999.0, now=1000.0) == 1000.0          # already past: now
+    assert planned_start(1000.0 + 600, now=1000.0) == 1000.0   # another clock: not held back
