@@ -15,8 +15,11 @@ description:
     milliseconds; only when some are missing does it refresh the package lists (Debian family, when
     older than I(cache_valid_time)) and install them with C(apt-get) or C(dnf). A host that has
     everything costs one quick call, not an opened package cache per task.
-  - Several inventory hosts of one machine (parties sharing it) may run it at the same time; it waits
-    for the package manager's locks, up to I(lock_timeout) seconds, instead of failing.
+  - Several inventory hosts of one machine (parties sharing it) may run it at the same time. Installs on
+    one machine take turns on a lock of their own (C(/run/lock/sfdeploy-os-packages.lock)): two concurrent
+    C(apt-get update) runs can corrupt apt's cache without apt saying the lock was held. The one that
+    waited asks the package database again and finds nothing left to do. It also waits for the package
+    manager's own locks (another program's apt run), up to I(lock_timeout) seconds in all.
   - Never removes or upgrades a package.
 author:
   - sfdeploy contributors
@@ -57,6 +60,7 @@ missing:
   elements: str
 '''
 
+import fcntl
 import glob
 import os
 import re
@@ -65,6 +69,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+MACHINE_LOCK = '/run/lock/sfdeploy-os-packages.lock'
 LOCKED = re.compile(r'Could not get lock|Unable to lock|is another process using it|Waiting for cache lock', re.I)
 
 
@@ -94,6 +99,22 @@ def lists_age():
     return time.time() - max(stamps) if stamps else None
 
 
+def take_machine_lock(module, timeout):
+    """An exclusive lock for this machine's installs, held until the module exits."""
+    directory = os.path.dirname(MACHINE_LOCK)
+    path = MACHINE_LOCK if os.path.isdir(directory) else '/tmp/sfdeploy-os-packages.lock'
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    deadline = time.time() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except (IOError, OSError):
+            if time.time() > deadline:
+                module.fail_json(msg='another install on this machine held %s for %d s' % (path, timeout))
+            time.sleep(0.5)
+
+
 def run_waiting(module, argv, env, lock_timeout):
     """Run a package manager command, again while another process holds its lock."""
     deadline = time.time() + lock_timeout
@@ -114,11 +135,18 @@ def main():
     debian = bool(module.get_bin_path('dpkg-query'))
     if not debian and not module.get_bin_path('rpm'):
         module.fail_json(msg='neither dpkg nor rpm is on this host; install %s yourself' % ', '.join(names))
-    missing = missing_debian(names) if debian else missing_rpm(names)
+    find_missing = missing_debian if debian else missing_rpm
+    missing = find_missing(names)
     diff = {'before': {'missing': missing}, 'after': {'missing': []}}
     if not missing or module.check_mode:
         module.exit_json(changed=bool(missing), missing=missing, diff=diff)
     lock = module.params['lock_timeout']
+    take_machine_lock(module, lock)
+    # Another inventory host of this machine may have installed them while this one waited.
+    missing = find_missing(names)
+    diff = {'before': {'missing': missing}, 'after': {'missing': []}}
+    if not missing:
+        module.exit_json(changed=False, missing=missing, diff=diff)
     if debian:
         env = {'DEBIAN_FRONTEND': 'noninteractive'}
         age = lists_age()
