@@ -16,7 +16,7 @@ description:
     older than I(cache_valid_time)) and install them with C(apt-get) or C(dnf). A host that has
     everything costs one quick call, not an opened package cache per task.
   - Several inventory hosts of one machine (parties sharing it) may run it at the same time. Installs on
-    one machine take turns on a lock of their own (C(/run/lock/sfdeploy-os-packages.lock)): two concurrent
+    one machine take turns on a lock of their own (C(/run/lock/sfdeploy-os-packages.lock)), because two concurrent
     C(apt-get update) runs can corrupt apt's cache without apt saying the lock was held. The one that
     waited asks the package database again and finds nothing left to do. It also waits for the package
     manager's own locks (another program's apt run), up to I(lock_timeout) seconds in all.
