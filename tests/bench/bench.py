@@ -1,0 +1,213 @@
+"""The deployment benchmark (run by scripts/bench.sh): three fresh Debian hosts on the test bed,
+reached over SSH as a non-root user with sudo, one party each, production, defaults. It prints
+one table: each figure with the floor it is judged against, measured in the same run.
+
+  floor      apt-get update + the OS packages + a venv + uv and the pinned package set, typed by
+             hand on the three hosts in parallel (the work a deployment cannot avoid)
+  cold       production.yml --skip-tags job on fresh hosts
+  no-op      the same again (nothing to do: changed=0)
+  job        the bundled example through sf_job, and the same runner with the same spec started by
+             hand on the three heads at once (ssh, no Ansible)
+  skew       the launch skew with --forks 1
+  setup.sh   scripts/setup.sh --skip-tags job a second time (this machine, the local inventory)
+
+The hosts share the test bed's package cache (/var/cache/sfdeploy-testbed/uv), for the floor and
+the converge alike, as a site mirror would: what is compared is the orchestration around the
+installs, not the network.
+"""
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+IMAGE = os.environ['SFDEPLOY_TESTBED_IMAGE']
+NETWORK, SUBNET = 'sfdeploy-bench', '10.211.3.0/24'
+HOSTS = {'bench-alice': ('alice', '10.211.3.11'), 'bench-bob': ('bob', '10.211.3.21'),
+         'bench-carol': ('carol', '10.211.3.31')}
+KEY = '/var/tmp/sfdeploy-testbed/id_ed25519'
+SSH = ['ssh', '-i', KEY, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
+       '-o', 'LogLevel=ERROR']
+CACHE = '/var/cache/sfdeploy-testbed/uv'
+VALUES = {'alice': [11, 22, 33], 'bob': [40, 25], 'carol': [70]}
+
+
+def sh(argv, **kw):
+    return subprocess.run(argv, check=True, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+
+
+def on_host(name, script):
+    """Run a shell script as root on a test host over SSH; (seconds, output)."""
+    start = time.time()
+    proc = subprocess.run(SSH + ['deploy@%s' % HOSTS[name][1], 'sudo bash -c %s' % shlex.quote(script)],
+                          text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        raise RuntimeError('%s failed on %s:\n%s' % (script[:80], name, proc.stdout[-3000:]))
+    return time.time() - start, proc.stdout
+
+
+def everywhere(script_for):
+    """Run script_for(name) on every host at once; wall-clock seconds and outputs."""
+    start = time.time()
+    with ThreadPoolExecutor(len(HOSTS)) as ex:
+        outs = dict(zip(HOSTS, ex.map(lambda n: on_host(n, script_for(n))[1], HOSTS)))
+    return time.time() - start, outs
+
+
+def inventory(directory):
+    secretflow = {'children': {}, 'vars': {
+        'ansible_connection': 'ssh', 'ansible_user': 'deploy', 'ansible_become': True,
+        'ansible_ssh_private_key_file': KEY,
+        'ansible_ssh_common_args': '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null',
+        'federation_address': '{{ ansible_host }}', 'ray_num_cpus': 2, 'ray_object_store_memory': 300000000,
+        'job_args': {'values': VALUES},
+        'job_expected_result': {'total': 201, 'richest': 'carol'}}}
+    for name, (party, ip) in HOSTS.items():
+        secretflow['children'][party] = {'hosts': {name: {'ansible_host': ip}}}
+    data = {'all': {'children': {
+        'secretflow': secretflow,
+        'testbed_machines': {'hosts': {n: {'ansible_host': ip} for n, (p, ip) in HOSTS.items()}}}}}
+    path = os.path.join(directory, 'hosts.yml')
+    with open(path, 'w') as f:
+        yaml.safe_dump(data, f)
+    return path
+
+
+def playbook(inv, path, *extra, count_file=None):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
+               ANSIBLE_HOST_KEY_CHECKING='False', ANSIBLE_PIPELINING='True',
+               ANSIBLE_CALLBACK_PLUGINS=os.path.join(ROOT, 'tests', 'bench', 'callback_plugins'),
+               ANSIBLE_CALLBACKS_ENABLED='sfdeploy_count', SFDEPLOY_COUNT_FILE=count_file or os.devnull)
+    start = time.time()
+    proc = subprocess.run(['ansible-playbook', '-i', inv, os.path.join(ROOT, path)] + list(extra), cwd=ROOT,
+                          env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    seconds = time.time() - start
+    if proc.returncode != 0:
+        raise RuntimeError('%s failed:\n%s' % (path, proc.stdout[-5000:]))
+    return seconds, proc.stdout
+
+
+def fresh_hosts(inv):
+    """Remove the bench's hosts if any, then start three fresh ones and open SSH on them."""
+    destroy()
+    sh(['bash', os.path.join(ROOT, 'molecule/resources/testbed-network.sh'), NETWORK, SUBNET])
+    os.makedirs(CACHE, exist_ok=True)
+    for name, (party, ip) in HOSTS.items():
+        sh(['podman', 'run', '-d', '--name', name, '--hostname', name, '--network', NETWORK, '--ip', ip,
+            '--systemd=always', '--cap-add', 'NET_ADMIN', '-v', '%s:/var/cache/sfdeploy/uv' % CACHE,
+            IMAGE, '/sbin/init'])
+    playbook(inv, 'molecule/resources/prepare-ssh.yml')
+
+
+def destroy():
+    subprocess.run(['podman', 'rm', '-f', '-t', '2'] + list(HOSTS), capture_output=True)
+
+
+def floor_script(name):
+    defaults = yaml.safe_load(open(os.path.join(ROOT, 'roles/secretflow/defaults/main.yml')))
+    vars_ = yaml.safe_load(open(os.path.join(ROOT, 'roles/secretflow/vars/main.yml')))
+    overrides = defaults['secretflow_overrides'] + ["%s ; sys_platform == 'never'" % n
+                                                    for n in defaults['secretflow_exclusions']]
+    os_packages = (['python3-venv'] + vars_['_secretflow_os_packages']['Debian'] + ['nftables']
+                   + ['python3-cryptography', 'stunnel4'])
+    return '\n'.join([
+        'set -e', 'export DEBIAN_FRONTEND=noninteractive',
+        'apt-get update -q >/dev/null',
+        'apt-get install -y -q %s >/dev/null' % ' '.join(os_packages),
+        'python3 -m venv /opt/floor',
+        '/opt/floor/bin/pip install -q --disable-pip-version-check uv==%s' % defaults['secretflow_uv_version'],
+        'printf "%%s\\n" %s > /tmp/req.txt' % ' '.join(shlex.quote(r) for r in defaults['secretflow_packages']),
+        'printf "%%s\\n" %s > /tmp/ov.txt' % ' '.join(shlex.quote(r) for r in overrides),
+        'SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt UV_CACHE_DIR=/var/cache/sfdeploy/uv '
+        '/opt/floor/bin/uv pip install -q --python /opt/floor/bin/python -r /tmp/req.txt --override /tmp/ov.txt',
+    ])
+
+
+def totals(count_file):
+    with open(count_file) as f:
+        counts = json.load(f)
+    hosts = [c for h, c in counts.items() if h in HOSTS]
+    return max(c['tasks'] for c in hosts), max(c['round_trips'] for c in hosts)
+
+
+def job_durations(out):
+    rows = re.findall(r'^\s+(alice|bob|carol)\s+ok\s+([\d.]+)s', out, re.M)
+    skew = re.search(r'launch skew \(latest start - earliest start\): ([\d.]+) s', out)
+    return {p: float(d) for p, d in rows}, float(skew.group(1)) if skew else None
+
+
+def by_hand_script(name):
+    """The runner sf_job wrote, with its spec, started by hand; prints its result."""
+    party = HOSTS[name][0]
+    d = '/var/tmp/sfdeploy-jobs/bench-%s' % party
+    return '\n'.join([
+        'set -e', 'cd %s' % d,
+        "python3 -c 'import json; s=json.load(open(\"spec.json\")); s.pop(\"start_at\", None); "
+        "s[\"result_path\"]=\"%s/hand-result.json\"; s[\"status_path\"]=\"%s/hand-status.json\"; "
+        "json.dump(s, open(\"hand-spec.json\", \"w\"))'" % (d, d),
+        '/opt/sfdeploy/envs/%s/bin/python job_runner.py hand-spec.json > hand.log 2>&1' % party,
+        'cat hand-result.json'])
+
+
+def main():
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        inv = inventory(tmp)
+        count = os.path.join(tmp, 'count.json')
+        try:
+            fresh_hosts(inv)
+            floor, _ = everywhere(floor_script)
+            fresh_hosts(inv)
+            cold, _ = playbook(inv, 'playbooks/production.yml', '--skip-tags', 'job', count_file=count)
+            cold_tasks, cold_trips = totals(count)
+            noop, out = playbook(inv, 'playbooks/production.yml', '--skip-tags', 'job', count_file=count)
+            noop_tasks, noop_trips = totals(count)
+            changed = sorted(set(int(n) for n in re.findall(r'changed=(\d+)', out)))
+            _, out = playbook(inv, 'molecule/resources/production-job.yml', '-e', 'job_name=bench')
+            durations, _ = job_durations(out)
+            hand_wall, hand = everywhere(by_hand_script)
+            hand_durations = {HOSTS[n][0]: json.loads(o.strip().splitlines()[-1]) for n, o in hand.items()}
+            hand_durations = {p: r['finished'] - r['started'] for p, r in hand_durations.items()}
+            _, out = playbook(inv, 'molecule/resources/production-job.yml', '--forks', '1', '-e', 'job_name=skew')
+            _, skew = job_durations(out)
+        finally:
+            destroy()
+    local_env = dict(os.environ)
+    subprocess.run([os.path.join(ROOT, 'scripts/setup.sh'), '--skip-tags', 'job'], env=local_env,
+                   capture_output=True, check=True)
+    start = time.time()
+    subprocess.run([os.path.join(ROOT, 'scripts/setup.sh'), '--skip-tags', 'job'], env=local_env,
+                   capture_output=True, check=True)
+    setup_again = time.time() - start
+
+    sf = sum(durations.values()) / len(durations)
+    hand_mean = sum(hand_durations.values()) / len(hand_durations)
+    rows = [
+        ('floor: apt-get update + OS packages + venv + uv install, 3 hosts in parallel', '%.0f s' % floor, '-', '-'),
+        ('production.yml --skip-tags job, cold (tasks / round trips a host: %d / %d)' % (cold_tasks, cold_trips),
+         '%.0f s' % cold, '%.1fx the floor' % (cold / floor), 'at most 1.5x'),
+        ('the same again, nothing to do (changed=%s; tasks / round trips a host: %d / %d)'
+         % (','.join(map(str, changed)), noop_tasks, noop_trips), '%.0f s' % noop, '-', 'at most 20 s'),
+        ('scripts/setup.sh --skip-tags job a second time (local inventory)', '%.0f s' % setup_again, '-',
+         'at most 10 s'),
+        ('launch skew with --forks 1, three parties', '%.2f s' % skew, '-', 'at most 0.5 s'),
+        ('the job through sf_job vs the same runner started by hand (mean of parties)',
+         '%.1f s vs %.1f s' % (sf, hand_mean), '%.2fx' % (sf / hand_mean), '1.0x'),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print('| %s | measured | against the floor | goal |' % 'figure'.ljust(width))
+    print('|%s|---|---|---|' % ('-' * (width + 2)))
+    for r in rows:
+        print('| %s | %s | %s | %s |' % (r[0].ljust(width), r[1], r[2], r[3]))
+    print('\n%s, %d cores, %s' % (time.strftime('%Y-%m-%d'), os.cpu_count(), IMAGE))
+
+
+if __name__ == '__main__':
+    sys.exit(main())
