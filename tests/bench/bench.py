@@ -70,7 +70,8 @@ def inventory(directory):
         'job_args': {'values': VALUES},
         'job_expected_result': {'total': 201, 'richest': 'carol'}}}
     for name, (party, ip) in HOSTS.items():
-        secretflow['children'][party] = {'hosts': {name: {'ansible_host': ip}}}
+        # testbed_machines (below) holds only federation hosts, so it could be a party too: say which.
+        secretflow['children'][party] = {'hosts': {name: {'ansible_host': ip, 'federation_party': party}}}
     data = {'all': {'children': {
         'secretflow': secretflow,
         'testbed_machines': {'hosts': {n: {'ansible_host': ip} for n, (p, ip) in HOSTS.items()}}}}}
