@@ -112,7 +112,7 @@ def test_an_upgrade_goes_one_party_at_a_time_and_the_job_runs_after():
     # Each party's packages are installed in a round of their own (in the inventory's party order):
     # while bob's environment is upgraded, carol's (on the same machine) is not touched, and the
     # reverse.
-    rounds = _task_blocks(proc.stdout, 'Install the pinned packages with uv')
+    rounds = _task_blocks(proc.stdout, 'Wait for the pinned packages to be installed')
     changed = [sorted(re.findall(r'^changed: \[([^\]]+)\]', b, re.M)) for b in rounds]
     order = [NODES[hosts[0]][0] for hosts in changed if hosts]
     assert sorted(order) == sorted(HEADS), changed
