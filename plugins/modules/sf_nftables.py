@@ -75,26 +75,9 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.files import read, write_atomic
+
 UNIT_DIR = '/etc/systemd/system'
-
-
-def _read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except (IOError, OSError):
-        return None
-
-
-def _write(path, content, mode):
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, mode=0o750)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.sfdeploy-')
-    with os.fdopen(fd, 'w') as f:
-        f.write(content)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
 
 
 class Nft(object):
@@ -158,7 +141,7 @@ def main():
         nft.remove(p['table'], p['path'], p['service'], actions, check)
         module.exit_json(changed=bool(actions), actions=actions)
 
-    current = _read(p['path'])
+    current = read(p['path'])
     if current != p['ruleset']:
         # Check the new rules before they replace the file.
         fd, tmp = tempfile.mkstemp(prefix='sfdeploy-nft-')
@@ -172,7 +155,7 @@ def main():
             module.fail_json(msg='nft refuses the rules for %s: %s' % (p['table'], (err or out).strip()))
         actions.append('wrote rules')
         if not check:
-            _write(p['path'], p['ruleset'], 0o640)
+            write_atomic(p['path'], p['ruleset'], 0o640)
     if 'wrote rules' in actions or not nft.loaded(p['table']):
         actions.append('loaded')
         if not check:
@@ -180,10 +163,10 @@ def main():
 
     if p['service'] and p['unit'] is not None and nft.systemctl:
         unit_path = nft.unit_path(p['service'])
-        if _read(unit_path) != p['unit']:
+        if read(unit_path) != p['unit']:
             actions.append('wrote unit')
             if not check:
-                _write(unit_path, p['unit'], 0o644)
+                write_atomic(unit_path, p['unit'], 0o644)
                 nft.run([nft.systemctl, 'daemon-reload'])
         rc, out = nft.run([nft.systemctl, 'is-enabled', '%s.service' % p['service']], check=False)
         if out.strip() != 'enabled':

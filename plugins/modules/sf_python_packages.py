@@ -98,6 +98,8 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.files import read, write_atomic
+
 HEADER = '# Managed by sfdeploy (secretflow role); rewritten on every change of the package set.\n'
 DRIFT_SCRIPT = r'''
 import importlib.metadata as m, re, sys
@@ -121,14 +123,6 @@ def file_contents(packages, overrides, exclusions):
     return {'sfdeploy-requirements.txt': requirements, 'sfdeploy-overrides.txt': override}
 
 
-def _read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except (IOError, OSError):
-        return None
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -148,7 +142,7 @@ def main():
     prefix = os.path.dirname(os.path.dirname(python))
     uv = os.path.join(os.path.dirname(python), 'uv')
     wanted = file_contents(p['packages'], p['overrides'], p['exclusions'])
-    files_changed = sorted(name for name, text in wanted.items() if _read(os.path.join(prefix, name)) != text)
+    files_changed = sorted(name for name, text in wanted.items() if read(os.path.join(prefix, name)) != text)
 
     if os.access(python, os.X_OK):
         rc, out, err = module.run_command([python, '-c', DRIFT_SCRIPT, 'uv==' + p['uv_version']]
@@ -180,8 +174,7 @@ def main():
     if not os.path.isdir(p['cache_dir']):
         os.makedirs(p['cache_dir'], mode=0o755)
     for name, text in wanted.items():
-        with open(os.path.join(prefix, name), 'w') as f:
-            f.write(text)
+        write_atomic(os.path.join(prefix, name), text, 0o644)
     argv = [uv, 'pip', 'install', '--python', python, '--index-url', p['index_url'],
             '-r', os.path.join(prefix, 'sfdeploy-requirements.txt'),
             '--override', os.path.join(prefix, 'sfdeploy-overrides.txt')]

@@ -104,28 +104,12 @@ files_changed:
 import hashlib
 import os
 import shutil
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.files import read, write_atomic
+
 UNIT_DIR = '/etc/systemd/system'
-
-
-def _read(path, mode='r'):
-    try:
-        with open(path, mode) as f:
-            return f.read()
-    except (IOError, OSError):
-        return None
-
-
-def _write(path, content, mode):
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.sfdeploy-')
-    with os.fdopen(fd, 'w') as f:
-        f.write(content)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
 
 
 class Node(object):
@@ -146,7 +130,7 @@ class Node(object):
 
     # What is there now.
     def stale(self, launcher_content):
-        running = _read(os.path.join(self.dir, 'running.sha256'))
+        running = read(os.path.join(self.dir, 'running.sha256'))
         if running is None or launcher_content is None:
             return False
         return running.strip() != hashlib.sha256(launcher_content.encode()).hexdigest()
@@ -171,14 +155,12 @@ class Node(object):
         if self.systemd and unit is not None and self.unit_path:
             wanted.append(('unit', self.unit_path, unit, 0o644))
         for name, path, content, mode in wanted:
-            current = _read(path)
+            current = read(path)
             mode_now = os.stat(path).st_mode & 0o7777 if current is not None else None
             if current != content or mode_now != mode:
                 changed.append(name)
                 if not check_mode:
-                    if not os.path.isdir(os.path.dirname(path)):
-                        os.makedirs(os.path.dirname(path), mode=0o750)
-                    _write(path, content, mode)
+                    write_atomic(path, content, mode)
         if not check_mode and not os.path.isdir(self.dir):
             os.makedirs(self.dir, mode=0o750)
         return changed

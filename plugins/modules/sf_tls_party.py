@@ -88,9 +88,10 @@ import grp
 import ipaddress
 import os
 import pwd
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.files import read, write_atomic
 
 try:
     from cryptography import x509
@@ -111,14 +112,6 @@ def _now():
 def _not_after(cert):
     value = getattr(cert, 'not_valid_after_utc', None)
     return value.replace(tzinfo=None) if value is not None else cert.not_valid_after
-
-
-def _read(path):
-    try:
-        with open(path, 'rb') as f:
-            return f.read()
-    except (IOError, OSError):
-        return None
 
 
 def _public(key):
@@ -184,12 +177,7 @@ class Files(object):
         return os.path.join(self.dir, name)
 
     def write(self, name, data, mode):
-        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix='.sfdeploy-')
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-        os.chown(tmp, self.uid, self.gid)
-        os.replace(tmp, self.path(name))
+        write_atomic(self.path(name), data, mode, self.uid, self.gid)
 
     def fix_attributes(self, name, mode):
         """Owner, group and mode of an existing file; True when they had to change."""
@@ -204,7 +192,7 @@ class Files(object):
 
 def _key(files, name, actions, check):
     """The private key in ``name``, made when missing (None in check mode then)."""
-    data = _read(files.path(name))
+    data = read(files.path(name), binary=True)
     if data is not None:
         if files.fix_attributes(name, 0o600):
             actions.append('%s attributes' % name)
@@ -219,7 +207,7 @@ def _key(files, name, actions, check):
 
 
 def _ca_cert(files, p, ca_key, actions, check):
-    data = _read(files.path('ca.crt'))
+    data = read(files.path('ca.crt'), binary=True)
     cert = x509.load_pem_x509_certificate(data) if data else None
     if cert is not None and ca_key is not None and _public(cert) == _public(ca_key) and _not_after(cert) > _now():
         if files.fix_attributes('ca.crt', 0o644):
@@ -296,7 +284,7 @@ def main():
     key = _key(files, 'node.key', actions, check)
     ca_key = _key(files, 'ca.key', actions, check)
     ca_cert = _ca_cert(files, p, ca_key, actions, check)
-    data = _read(files.path('node.crt'))
+    data = read(files.path('node.crt'), binary=True)
     cert = x509.load_pem_x509_certificate(data) if data else None
     why = _why_issue(cert, key, ca_cert, p['sans'], p['renew_before_days'])
     if why:
