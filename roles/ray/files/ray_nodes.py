@@ -5,7 +5,9 @@
 EXPECTED_JSON: the topology entries of the expected nodes (host, address, party, ports).
 Polls every half second for up to WAIT_SECONDS (default 0: ask once), in one process (one
 connection, not one per try), until the head answers (UNTIL=answers) or until it sees every
-expected node (UNTIL=all, the default).
+expected node (UNTIL=all, the default). UNTIL=port only waits for the head's GCS port to take
+connections, without connecting to Ray (no "seen", "missing" is empty): for a head alone in
+its cluster that was not restarted.
 Prints {"seen": [...], "missing": [hosts], "error": "..."}; exits 0 when that happened, 2 otherwise.
 Managed by sfdeploy.
 """
@@ -52,10 +54,23 @@ def gcs_answers(address, timeout=1.0):
         return False
 
 
+def wait_for_port(address, deadline):
+    while not gcs_answers(address):
+        if time.time() >= deadline:
+            print(json.dumps({'seen': [], 'missing': [],
+                              'error': 'nothing answers at %s (the head\'s GCS port)' % address}))
+            return 2
+        time.sleep(POLL_SECONDS)
+    print(json.dumps({'seen': [], 'missing': [], 'error': ''}))
+    return 0
+
+
 def main(address, expected, wait=0.0, until='all'):
+    deadline = time.time() + wait
+    if until == 'port':
+        return wait_for_port(address, deadline)
     import ray
 
-    deadline = time.time() + wait
     report = {'seen': [], 'missing': [w['host'] for w in expected], 'error': ''}
     connected = False
     while True:
