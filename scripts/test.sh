@@ -22,30 +22,39 @@ step() {  # step NAME COMMAND...: run one check, record its outcome
   fi
 }
 
-lint() { ansible-lint --profile production --offline -q; }
+# Every check has a time limit (seconds), so that a hang ends the suite with a failure naming
+# the check rather than running into CI's own limit. The limits are about twice the usual times.
+limit() {  # limit SECONDS COMMAND...
+  local secs=$1; shift
+  timeout --kill-after=30 "$secs" "$@"
+  local rc=$?
+  [ "$rc" = 124 ] || [ "$rc" = 137 ] && echo "=== timed out after $secs s: $*"
+  return "$rc"
+}
+lint() { limit 600 ansible-lint --profile production --offline -q; }
 docs() {
   local m
   for m in $(ls plugins/modules | sed -n 's/\.py$//p'); do
-    ansible-doc -t module "sfdeploy.secretflow.$m" >/dev/null || return 1
+    limit 120 ansible-doc -t module "sfdeploy.secretflow.$m" >/dev/null || return 1
   done
   for m in $(ls plugins/filter | sed -n 's/\.\(py\|yml\)$//p' | sort -u); do
-    ansible-doc -t filter "sfdeploy.secretflow.$m" >/dev/null || return 1
+    limit 120 ansible-doc -t filter "sfdeploy.secretflow.$m" >/dev/null || return 1
   done
 }
 build() {
   local out
   out=$(mktemp -d)
-  ansible-galaxy collection build --force --output-path "$out" >/dev/null || return 1
+  limit 300 ansible-galaxy collection build --force --output-path "$out" >/dev/null || return 1
   # The tarball holds the collection, not the test bed.
   if tar -tzf "$out"/sfdeploy-secretflow-*.tar.gz | grep -E '(^|/)(molecule|tests|\.ci)/'; then
     echo "test files leaked into the collection tarball"; return 1
   fi
   rm -rf "$out"
 }
-unit() { python -m pytest -q -p no:cacheprovider tests/unit; }
+unit() { limit 600 python -m pytest -q -p no:cacheprovider tests/unit; }
 # Roles driven by ansible-playbook on this machine (no containers).
-integration() { python -m pytest -q -p no:cacheprovider tests/integration; }
-scenario() { molecule test -s "$1"; }
+integration() { limit 2400 python -m pytest -q -p no:cacheprovider tests/integration; }
+scenario() { limit 3600 molecule test -s "$1"; }
 # The scenarios use separate networks and hosts: they run side by side, and alongside the
 # checks above (which use only this machine's loopback), each into its own log that is printed
 # when it ends. The suite's wall time is then about that of the longest scenario.

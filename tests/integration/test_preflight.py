@@ -83,6 +83,9 @@ CASES = {
     'an empty party group': ("""
         alice: {hosts: {a1: {}}}
         dan: {}""", 'the party groups dan (children of secretflow) have no hosts'),
+    'a federation group the plays do not target': ("""
+        alice: {hosts: {a1: {federation_group: bank}}}""",
+        'a1: federation_group is set in the inventory to bank, but the plays target secretflow'),
     'an empty federation group': ('', 'the inventory has no hosts in the group secretflow'),
     # Two institutions on one machine, each from its own inventory: both took the first block.
     'a federation file whose peer shares an address and port with this run': ("""
