@@ -51,6 +51,7 @@ build() {
   fi
   rm -rf "$out"
 }
+claims() { limit 60 python tests/check_claims.py; }
 unit() { limit 600 python -m pytest -q -p no:cacheprovider tests/unit; }
 # Roles driven by ansible-playbook on this machine (no containers).
 integration() { limit 2400 python -m pytest -q -p no:cacheprovider tests/integration; }
@@ -104,6 +105,7 @@ fi
 step ansible-lint lint
 step ansible-doc docs
 step collection-build build
+step claims-map claims
 step unit-tests unit
 step integration-tests integration
 if [ "${1:-all}" != fast ]; then
