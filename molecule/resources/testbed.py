@@ -36,6 +36,14 @@ def changed_counts(output):
     return [int(n) for n in re.findall(r'changed=(\d+)', output)]
 
 
+def task_output(output, name):
+    """The part of a playbook's output that a task printed (every run of a task so named, from
+    its TASK line to the next TASK, PLAY or recap line)."""
+    parts = re.findall(r'^TASK \[(?:[^\]]* : )?%s\][^\n]*\n(.*?)(?=^TASK \[|^PLAY|\Z)' % re.escape(name), output,
+                       re.M | re.S)
+    return '\n'.join(parts)
+
+
 def status(*extra):
     return playbook('playbooks/status.yml', *extra)
 

@@ -411,6 +411,9 @@ def main():
     except (job_config.JobConfigError, KeyError) as exc:
         module.fail_json(msg='invalid job configuration: %s' % exc, **base)
     if not os.access(p['python'], os.X_OK):
+        if module.check_mode:
+            # A fresh host in check mode: the run would create the environment before the job.
+            module.exit_json(msg='check mode: the job would run here, once %s exists' % p['python'], spec=spec, **base)
         module.fail_json(msg='the job interpreter %s does not exist or is not executable' % p['python'], **base)
 
     if module.check_mode:

@@ -83,7 +83,14 @@ UNIT_DIR = '/etc/systemd/system'
 class Nft(object):
     def __init__(self, module):
         self.m = module
-        self.nft = module.get_bin_path('nft', required=True, opt_dirs=['/usr/sbin', '/sbin'])
+        self.nft = module.get_bin_path('nft', opt_dirs=['/usr/sbin', '/sbin'])
+        if not self.nft:
+            if module.check_mode and module.params['state'] == 'present':
+                # A fresh host in check mode: the role's package task would install nftables first.
+                module.exit_json(changed=True, actions=['wrote rules', 'loaded (nftables not installed yet)'])
+            if module.params['state'] == 'present':
+                module.fail_json(msg='nft is not installed on this host (the firewall role installs nftables)')
+            # state=absent without nft: no table can be loaded; its file and unit are still removed.
         self.systemctl = module.get_bin_path('systemctl')
 
     def run(self, argv, check=True):
@@ -93,7 +100,7 @@ class Nft(object):
         return rc, out
 
     def loaded(self, table):
-        return self.run([self.nft, 'list', 'table', 'inet', table], check=False)[0] == 0
+        return bool(self.nft) and self.run([self.nft, 'list', 'table', 'inet', table], check=False)[0] == 0
 
     def unit_path(self, service):
         return os.path.join(UNIT_DIR, '%s.service' % service)

@@ -149,7 +149,9 @@ class Node(object):
 
     # Changes.
     def write_files(self, files, unit, check_mode):
-        changed = []
+        """Write the files whose content or mode differs; the names of those, and one diff
+        each (before and after, as ansible.builtin.copy shows them with --diff)."""
+        changed, diffs = [], []
         wanted = [(name, os.path.join(self.dir, name), spec['content'], int(str(spec.get('mode') or '0640'), 8))
                   for name, spec in sorted(files.items())]
         if self.systemd and unit is not None and self.unit_path:
@@ -159,11 +161,12 @@ class Node(object):
             mode_now = os.stat(path).st_mode & 0o7777 if current is not None else None
             if current != content or mode_now != mode:
                 changed.append(name)
+                diffs.append({'before_header': path, 'after_header': path, 'before': current or '', 'after': content})
                 if not check_mode:
                     write_atomic(path, content, mode)
         if not check_mode and not os.path.isdir(self.dir):
             os.makedirs(self.dir, mode=0o750)
-        return changed
+        return changed, diffs
 
     def reload_if_needed(self, unit_changed):
         state = self.systemd_state()
@@ -255,10 +258,10 @@ def main():
         module.exit_json(changed=True, **dict(out, action='removed'))
 
     # The unit is written with C(started) only, which restarts a running node whose unit changed.
-    changed_files = node.write_files(p['files'], p['unit'] if p['state'] == 'started' else None, check)
+    changed_files, diffs = node.write_files(p['files'], p['unit'] if p['state'] == 'started' else None, check)
     out['files_changed'] = changed_files
-    out['diff'] = {'before': {'stale': stale, 'running': running, 'files': changed_files},
-                   'after': {'stale': False, 'running': p['state'] == 'started' or running, 'files': []}}
+    out['diff'] = diffs + [{'before': {'stale': stale, 'running': running},
+                            'after': {'stale': False, 'running': p['state'] == 'started' or running}}]
     if p['state'] == 'configured':
         module.exit_json(changed=bool(changed_files), **out)
 

@@ -261,6 +261,12 @@ def main():
         ),
         supports_check_mode=True)
     if not HAS_CRYPTOGRAPHY:
+        if module.check_mode:
+            # A fresh host in check mode: the tls role's package task has only reported that it
+            # would install the library, so nothing here can be read; all of it is due.
+            module.exit_json(changed=True, actions=['node.key', 'ca.key', 'CA certificate',
+                                                    'certificate (python3-cryptography not installed yet)'],
+                             content='')
         module.fail_json(msg='the Python cryptography library is missing on this host (python3-cryptography; the tls '
                              'role installs it as tls_os_packages)')
     p = module.params

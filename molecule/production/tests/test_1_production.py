@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
 from production_bed import HEADS, NODES, env, plaintext_answer, port  # noqa: E402
-from testbed import host, playbook, playbook_args  # noqa: E402
+from testbed import host, playbook, playbook_args, task_output  # noqa: E402
 
 JOB_PLAYBOOK = 'molecule/resources/production-job.yml'
 
@@ -57,7 +57,11 @@ def test_a_dead_party_fails_the_job_naming_it_and_stops_the_others():
     try:
         proc = run_job('-e', 'job_watch_interval=5')
         assert proc.returncode != 0
-        assert 'The job failed on bob' in proc.stdout, proc.stdout[-4000:]
+        assert 'The job failed on bob;' in proc.stdout, proc.stdout[-4000:]
+        # alice's and carol's jobs were running when the run stopped them (not left to time out).
+        stop = task_output(proc.stdout, "Stop the other parties' jobs after a failure")
+        for party in ('alice', 'carol'):
+            assert 'changed: [%s]' % HEADS[party] in stop, stop
         # carol shares bob's machine: no job process is left there either.
         for party in ('alice', 'carol'):
             leftover = host(HEADS[party]).run("pgrep -af '[j]ob_runner[.]py'")

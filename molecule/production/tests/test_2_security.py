@@ -258,4 +258,11 @@ def test_a_class_outside_the_allowlist_is_refused():
     out = ' '.join(proc.stdout.split())
     assert proc.returncode != 0, proc.stdout[-3000:]
     assert "global 'decimal.Decimal' is forbidden" in out, proc.stdout[-5000:]
+    # The receiving party, bob, is the one named, with the refusal in its own part of the report.
+    failed = re.search(r'The job failed on ([a-z, ]+);', out)
+    assert failed and 'bob' in failed.group(1).split(', '), out[-3000:]
+    marker = '--- bob (%s):' % HEADS['bob']
+    assert marker in out, out[-3000:]
+    bob = out.split(marker, 1)[1].split(' --- ')[0]
+    assert "global 'decimal.Decimal' is forbidden" in bob, out[-3000:]
 

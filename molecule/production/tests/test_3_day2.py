@@ -6,9 +6,11 @@ import re
 import subprocess
 import sys
 
+import yaml
+
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
-from production_bed import HEADS, NODES, env, port, ray_targets  # noqa: E402
-from testbed import changed_counts, host, knock, listening, playbook, status  # noqa: E402
+from production_bed import HEADS, NODES, TLS, env, port, ray_targets  # noqa: E402
+from testbed import changed_counts, host, knock, listening, playbook, playbook_args, status, task_output  # noqa: E402
 
 
 def rows(out):
@@ -33,11 +35,74 @@ def test_status_shows_each_party_its_cluster_its_firewall_and_its_peers():
         assert '%s: healthy' % party in proc.stdout
 
 
-def test_check_diff_runs_the_production_playbooks_and_changes_nothing():
-    for path in ('playbooks/production.yml', 'playbooks/teardown.yml'):
-        proc = playbook(path, '--check', '--diff')
-        assert proc.returncode == 0, '%s:\n%s' % (path, proc.stdout[-4000:])
+def node_state(name):
+    """What a check-mode run must leave as it was on a node: its Ray unit and launcher, the
+    running Ray process, its firewall table, and on a head its TLS files."""
+    party, address, head, base = NODES[name]
+    h = host(name)
+    state = {
+        'unit': h.check_output('sha256sum /etc/systemd/system/sfdeploy-ray-%s.service' % party),
+        'launcher': h.check_output('sudo sha256sum /var/lib/sfdeploy/ray/%s/ray-node.sh' % name),
+        'pid': h.check_output('systemctl show -p MainPID --value sfdeploy-ray-%s' % party).strip(),
+        'rules': h.check_output('sudo nft list table inet sfdeploy_%s' % name.replace('-', '_')),
+    }
+    if head:
+        state['tls'] = h.check_output('sudo sh -c "sha256sum %s/*"' % (TLS % party))
+    return state
+
+
+def recap(output):
+    """The play recap: host -> changed count."""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r'^(\S+)\s+: ok=\d+\s+changed=(\d+)', output, re.M)}
+
+
+def test_check_mode_reports_what_is_due_and_changes_nothing():
+    before = {name: node_state(name) for name in NODES}
+    assert all(s['pid'] not in ('', '0') for s in before.values()), before  # every node runs
+    # Due: every Ray node to one CPU (production), everything removed (teardown).
+    runs = {'production': playbook('playbooks/production.yml', '--check', '--diff', '-e', 'ray_num_cpus=1'),
+            'teardown': playbook('playbooks/teardown.yml', '--check', '--diff')}
+    for name, proc in runs.items():
+        assert proc.returncode == 0, '%s:\n%s' % (name, proc.stdout[-4000:])
+        changed = recap(proc.stdout)
+        assert all(changed.get(n, 0) > 0 for n in NODES), (name, changed)
+    assert '--num-cpus=1' in runs['production'].stdout, runs['production'].stdout[-4000:]
+    assert {name: node_state(name) for name in NODES} == before
     assert status('-e', 'status_fail_unhealthy=true').returncode == 0
+
+
+# prod-mallory has never been deployed: as two parties of one machine it stands for fresh hosts.
+FRESH = {'secretflow': {
+    'vars': {'ansible_connection': 'ssh', 'ansible_user': 'deploy', 'ansible_become': True,
+             'ansible_ssh_private_key_file': '/var/tmp/sfdeploy-testbed/id_ed25519',
+             'ansible_ssh_common_args': '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null',
+             'ansible_host': '10.211.2.66', 'federation_address': '10.211.2.66'},
+    'children': {'dan': {'hosts': {'fresh-dan': {}}},
+                 'erin': {'hosts': {'fresh-erin': {'federation_port_base': 21000}}}}}}
+# Anything of the collection on a host (empty on a fresh one).
+TRACES = ('ls -d /opt/sfdeploy /etc/sfdeploy /var/lib/sfdeploy /etc/systemd/system/sfdeploy-* 2>/dev/null; '
+          'dpkg -s stunnel4 python3-cryptography 2>/dev/null | grep ^Package; '
+          'sudo nft list tables | grep sfdeploy; true')
+
+
+def test_check_mode_on_fresh_hosts_reports_the_deployment_and_changes_nothing(tmp_path):
+    mallory = host('prod-mallory')
+    assert mallory.check_output(TRACES) == ''
+    inventory = tmp_path / 'fresh.yml'
+    inventory.write_text(yaml.safe_dump(FRESH))
+    args = playbook_args('playbooks/production.yml', '--check', '--diff')
+    args['args'][args['args'].index('-i') + 1] = str(inventory)
+    proc = subprocess.run(**args)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    changed = recap(proc.stdout)
+    assert changed.get('fresh-dan', 0) > 0 and changed.get('fresh-erin', 0) > 0, changed
+    # What it reports is the deployment: packages, certificates, rules, Ray nodes, for both parties.
+    for task in ("Install the Python library the certificate modules need, and stunnel",
+                 "Issue this head's key and certificate with its party's own CA",
+                 "Load this node's rules", "Write the Ray node's files"):
+        reported = task_output(proc.stdout, task)
+        assert 'changed: [fresh-dan]' in reported and 'changed: [fresh-erin]' in reported, (task, reported)
+    assert mallory.check_output(TRACES) == ''
 
 
 def test_a_party_whose_hosts_are_down_stops_the_run_before_any_job_starts(tmp_path):
