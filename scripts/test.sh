@@ -40,6 +40,9 @@ docs() {
   for m in $(ls plugins/filter | sed -n 's/\.\(py\|yml\)$//p' | sort -u); do
     limit 120 ansible-doc -t filter "sfdeploy.secretflow.$m" >/dev/null || return 1
   done
+  for m in $(ls plugins/lookup | sed -n 's/\.py$//p'); do
+    limit 120 ansible-doc -t lookup "sfdeploy.secretflow.$m" >/dev/null || return 1
+  done
 }
 build() {
   local out
