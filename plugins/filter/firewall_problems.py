@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters for the firewall role: a node's rules as firewalld/ufw pairs, and what a backend has
 loaded compared with them (module_utils/firewall.py holds the logic). Their documentation is in
-the sidecar files firewall_problems.yml and firewall_rule_pairs.yml."""
+the sidecar files firewall_problems.yml, firewall_rule_pairs.yml and firewall_filtered_ports.yml."""
 
 from __future__ import annotations
 
@@ -16,4 +16,5 @@ def firewall_problems(text, backend, rules, table=''):
 
 class FilterModule(object):
     def filters(self):
-        return {'firewall_problems': firewall_problems, 'firewall_rule_pairs': firewall.rule_pairs}
+        return {'firewall_problems': firewall_problems, 'firewall_rule_pairs': firewall.rule_pairs,
+                'firewall_filtered_ports': firewall.filtered_ports}

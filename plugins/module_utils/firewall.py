@@ -24,6 +24,13 @@ def rule_pairs(rules):
     return [[list(ports), source] for rule in rules for ports in rule['ports'] for source in rule['sources']]
 
 
+def filtered_ports(ports, rules):
+    """The ports of ``ports`` that fall in a port range of ``rules`` (sorted, each once): for a
+    management port, the firewall would filter its connection."""
+    return sorted(set(int(p) for p in ports
+                      for rule in rules for low, high in rule['ports'] if int(low) <= int(p) <= int(high)))
+
+
 def is_ipv6(address):
     return ':' in address
 

@@ -83,6 +83,10 @@ CASES = {
     'an empty party group': ("""
         alice: {hosts: {a1: {}}}
         dan: {}""", 'the party groups dan (children of secretflow) have no hosts'),
+    'the management port among the SecretFlow ports': ("""
+        alice: {hosts: {a1: {firewall_management_ports: [22, 30008]}}}
+        bob: {hosts: {b1: {federation_port_base: 31000}}}""",
+        'a1: firewall_management_ports 30008 fall among this node', 'production'),
     'a federation group the plays do not target': ("""
         alice: {hosts: {a1: {federation_group: bank}}}""",
         'a1: federation_group is set in the inventory to bank, but the plays target secretflow'),

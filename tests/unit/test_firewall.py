@@ -63,3 +63,10 @@ def test_firewalld_and_ufw_listings():
 
 def test_no_backend_has_no_problem():
     assert firewall.problems('none', '', RULES, TABLE) == []
+
+
+def test_filtered_ports_are_those_inside_a_rule_range():
+    rules = [{'name': 'ray', 'ports': [[20000, 20007], [20100, 20999]], 'sources': ['10.0.0.1']},
+             {'name': 'rayfed', 'ports': [[20008, 20008]], 'sources': ['10.0.0.2']}]
+    assert firewall.filtered_ports([22, 20008, 20500, 20500, 21000], rules) == [20008, 20500]
+    assert firewall.filtered_ports(['22'], rules) == []
