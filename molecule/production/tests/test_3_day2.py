@@ -1,6 +1,8 @@
-"""Day 2 on the production test bed, in order: status, a party whose hosts are down before the
-job starts, one party torn down on the machine it shares, and an upgrade one party at a time
-(which also brings the torn-down party back). Runs after test_1_production.py."""
+"""Day 2 on the production test bed, in order: status, check mode (deployed and fresh hosts), a
+party whose hosts are down before the job starts, one party torn down on the machine it shares,
+an upgrade one party at a time (which also brings the torn-down party back), and last an upgrade
+that fails on bob (which leaves the parties on different versions). Runs after
+test_1_production.py."""
 import os
 import re
 import subprocess
@@ -192,3 +194,34 @@ def test_an_upgrade_goes_one_party_at_a_time_and_the_job_runs_after():
     assert {name: _restarted_at(name) for name in NODES} == after, 'an unchanged upgrade restarted Ray'
     # Deployed again by the upgrade, bob's rules are back: nobody outside reaches its Ray.
     assert set(knock('prod-mallory', ray_targets(['prod-bob'])).values()) == {'dropped'}
+
+
+def test_an_upgrade_that_fails_on_a_party_stops_there_and_leaves_the_parties_after_it_alone(tmp_path):
+    """The scenario's last test (it leaves the parties on different versions). Back to 1.11.0b1,
+    but bob's package index cannot be reached: the parties before bob are upgraded, bob's
+    upgrade fails naming it, and the parties after bob keep their version and their running Ray."""
+    before = {name: (_version(name), _restarted_at(name)) for name in NODES}
+    assert {v for v, _ in before.values()} == {'1.11.0b0'}, before
+    offline = tmp_path / 'bob-offline.yml'
+    offline.write_text(yaml.safe_dump({'all': {'hosts': {'prod-bob': {
+        'secretflow_index_url': 'http://127.0.0.1:9/simple'}}}}))
+    packages = '["secretflow==1.11.0b1", "ray==2.9.3", "secretflow-rayfed==0.2.1a2", "spu==0.9.3b0"]'
+    proc = playbook('playbooks/upgrade.yml', '-i', str(offline), '-e', '{"secretflow_packages": %s}' % packages)
+    out = proc.stdout
+    assert proc.returncode != 0, out[-4000:]
+    assert 'uv could not install the package set into %s' % env('bob') in ' '.join(out.split()), out[-4000:]
+    # The parties whose install round ran, in order: bob's, which failed, is the last.
+    rounds = []
+    for block in _task_blocks(out, 'Wait for the pinned packages to be installed'):
+        hosts = re.findall(r'^(?:changed|ok|fatal): \[([^\]]+)\]', block, re.M)
+        if hosts:
+            rounds.append({NODES[h][0] for h in hosts})
+    assert all(len(r) == 1 for r in rounds) and rounds and rounds[-1] == {'bob'}, rounds
+    upgraded = {p for r in rounds[:-1] for p in r}
+    after = {name: (_version(name), _restarted_at(name)) for name in NODES}
+    for name, (party, address, head, base) in NODES.items():
+        if party in upgraded:
+            assert after[name][0] == '1.11.0b1' and after[name][1] > before[name][1], (name, after[name])
+        else:  # bob itself and every party after it
+            assert after[name] == before[name], (name, before[name], after[name])
+    assert 'Start the job on every party' not in out
