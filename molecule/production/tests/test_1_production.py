@@ -10,7 +10,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
-from production_bed import HEADS, NODES, env, plaintext_answer, port  # noqa: E402
+from production_bed import HEADS, NODES, TLS, env, plaintext_answer, port  # noqa: E402
 from testbed import host, playbook, playbook_args, task_output  # noqa: E402
 
 JOB_PLAYBOOK = 'molecule/resources/production-job.yml'
@@ -74,9 +74,15 @@ def test_a_dead_party_fails_the_job_naming_it_and_stops_the_others():
 def federation(tmp_path_factory):
     """The institutions' merged federation file (each party's public share, with its CA)."""
     path = tmp_path_factory.mktemp('federation') / 'federation.yml'
-    export = playbook(JOB_PLAYBOOK, '--tags', 'always', '-e', 'federation_export_file=%s' % path)
+    # As an institution exports its share: the deploy playbook's always-tagged part (the
+    # topology, and the tls role adding each party's CA certificate).
+    export = playbook('playbooks/production.yml', '--tags', 'always', '-e', 'federation_export_file=%s' % path)
     assert export.returncode == 0, export.stdout[-3000:]
     return path
+
+
+def _certificates(text):
+    return set(re.findall(r'-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----', text))
 
 
 def test_each_institution_runs_only_its_party_from_a_federation_file(federation):
@@ -85,13 +91,22 @@ def test_each_institution_runs_only_its_party_from_a_federation_file(federation)
     text = federation.read_text()
     assert 'rayfed_port' in text and 'PRIVATE' not in text
     assert re.search(r'carol:\n(    .*\n)*    rayfed_port: 21008', text), text
-    runs = {party: subprocess.Popen(**playbook_args(JOB_PLAYBOOK, '--limit', party, '-e', 'job_name=split',
-                                                '-e', 'federation_file=%s' % federation))
+    cas = {party: host(name).check_output('sudo cat %s/ca.crt' % (TLS % party)) for party, name in HEADS.items()}
+    assert _certificates(text) == set().union(*(_certificates(c) for c in cas.values())), text
+    # The trust the one-controller converge wrote is gone: each institution's run must build it
+    # from the file's CA certificates.
+    for party, name in HEADS.items():
+        host(name).check_output('sudo rm %s/peers-ca.pem' % (TLS % party))
+    runs = {party: subprocess.Popen(**playbook_args('playbooks/production.yml', '--limit', party,
+                                                    '-e', 'job_name=split', '-e', 'federation_file=%s' % federation))
             for party in sorted(HEADS)}
     outputs = {party: proc.communicate(timeout=1200)[0] for party, proc in runs.items()}
     for party, proc in runs.items():
         assert proc.returncode == 0, '%s:\n%s' % (party, outputs[party][-4000:])
         assert "%s: the job's result is the expected one" % party in outputs[party].replace("''", "'")
+    for party, name in HEADS.items():
+        trusted = _certificates(host(name).check_output('sudo cat %s/peers-ca.pem' % (TLS % party)))
+        assert trusted == set().union(*(_certificates(cas[p]) for p in HEADS if p != party)), party
 
 
 def test_a_peer_that_never_starts_its_job_fails_the_others_within_the_bound_naming_it(federation):
