@@ -6,9 +6,11 @@ secret shares reach the SPU, and only two answers are revealed:
   * ``total``: the sum of everybody's numbers;
   * ``richest``: the party whose own sum is largest.
 
-Job arguments (``sf_job`` ``args``):
-  values: {party: [integers]}   each party's private input (demo data). Without it, party
-                                number i (in ctx.parties order, from 0) holds [10 * (i + 1), i + 1].
+Each party's input, in this order of preference:
+  * its private arguments (``job_party_args: {values: [integers]}``, set per party): in
+    production they exist only on that party's head, and only that party's driver reads them;
+  * the shared arguments (``job_args: {values: {party: [integers]}}``, demo data everybody sees);
+  * otherwise party number i (in ctx.parties order, from 0) holds [10 * (i + 1), i + 1].
 
 The plaintext answer is easy to check by hand, which is what the tests do.
 """
@@ -27,12 +29,31 @@ def _secure_answers(*vectors):
     return jnp.stack([jnp.sum(sums), jnp.argmax(sums)])
 
 
+def _inputs(ctx):
+    """party -> its input, as far as this driver knows it. Every driver takes part with the same
+    parties (those of the shared values, or all); in production a driver knows only its own
+    party's private input, and the others' entries are never used here (each party's part of the
+    program runs on that party's side, with that party's own input)."""
+    shared = ctx.args.get('values')
+    if shared is not None:
+        unknown = [p for p in shared if p not in ctx.pyu]
+        if unknown:
+            raise ValueError('values given for parties outside the federation: %s' % unknown)
+    inputs = {}
+    for p in sorted(shared) if shared is not None else ctx.parties:
+        own = (ctx.party_args.get(p) or {}).get('values')
+        if own is not None:
+            inputs[p] = own
+        elif shared is not None:
+            inputs[p] = shared[p]
+        else:
+            inputs[p] = [10 * (ctx.parties.index(p) + 1), ctx.parties.index(p) + 1]
+    return inputs
+
+
 def main(ctx):
-    values = ctx.args.get('values') or {p: [10 * (i + 1), i + 1] for i, p in enumerate(ctx.parties)}
+    values = _inputs(ctx)
     parties = sorted(values)
-    unknown = [p for p in parties if p not in ctx.pyu]
-    if unknown:
-        raise ValueError('values given for parties outside the federation: %s' % unknown)
     # Each reference below points at data that stays with its owner until SPU shares it.
     private = [ctx.pyu[p](_party_input)(values[p]) for p in parties]
     answers = ctx.spu(_secure_answers)(*[v.to(ctx.spu) for v in private])

@@ -15,7 +15,9 @@ MACHINES = {'prod-alice-1': 'prod-alice-1', 'prod-alice-2': 'prod-alice-2', 'pro
             'prod-carol-2': 'prod-carol-2', 'prod-mallory': 'prod-mallory'}
 MACHINE_OF = {'prod-alice-1': 'prod-alice-1', 'prod-alice-2': 'prod-alice-2', 'prod-bob': 'prod-shared',
               'prod-carol': 'prod-shared', 'prod-carol-2': 'prod-carol-2'}
-VALUES = {'alice': [11, 22, 33], 'bob': [40, 25], 'carol': [70]}  # molecule.yml job_args
+# molecule.yml: each party's private job arguments (job_party_args), with a marker to look for.
+VALUES = {'alice': [11, 22, 33], 'bob': [40, 25], 'carol': [70]}
+PRIVATE = {'alice': 'alice-private-3e7d', 'bob': 'bob-private-91c0', 'carol': 'carol-private-5ab2'}
 
 # Offsets inside a block (README, "Ports").
 HEAD_RAY_OFFSETS = [0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 100, 500, 999]

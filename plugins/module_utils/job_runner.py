@@ -36,6 +36,9 @@ class JobContext(object):
         self.parties = list(spec['parties'])
         self.self_party = spec.get('self_party')
         self.args = spec.get('args') or {}
+        # Private arguments, party -> its own. In production a party's driver holds only its own
+        # party's entry (the others' stay on their hosts); in simulation the one driver holds all.
+        self.party_args = spec.get('party_args') or {}
         self.pyu = pyu
         self.spu = spu
         self.workdir = os.getcwd()

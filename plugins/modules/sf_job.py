@@ -65,9 +65,16 @@ options:
     description: Path of the job script on the controller (read by the action plugin).
     type: path
   args:
-    description: Job arguments, available to the script as C(ctx.args).
+    description: Job arguments, available to the script as C(ctx.args) (the same for every party).
     type: dict
     default: {}
+  party_args:
+    description:
+      - Private job arguments, party -> its arguments, as base64-encoded JSON (so that C(no_log)
+        hides the value whole). Available to the script as C(ctx.party_args).
+      - In production give each head only its own party's, as the job role does, so that they stay
+        on that host; a production driver keeps only its own party's entry.
+    type: str
   name:
     description: The job's name; its files live in I(workdir)/I(name).
     type: str
@@ -244,7 +251,9 @@ peers_missing:
   elements: str
 '''
 
+import base64
 import inspect
+import json
 import os
 import shutil
 import time
@@ -285,6 +294,7 @@ def argument_spec():
         start_at=dict(type='float'),
         wait=dict(type='int', default=0),
         env=dict(type='dict', default={}),
+        party_args=dict(type='str', no_log=True),
     )
 
 
@@ -304,6 +314,7 @@ def build_spec(p, script_path, check_mode=False):
                                        p['allowed_list']),
         'script': script_path,
         'args': p['args'],
+        'party_args': _party_args(p['party_args'], self_party),
         'spu': None,
         'peer_watch': job_config.peer_watch(topology, self_party, p['peer_timeout']),
     }
@@ -319,6 +330,26 @@ def build_spec(p, script_path, check_mode=False):
             spec['spu']['tls_front'] = job_config.spu_tls_front(topology, self_party, p['tls_config'],
                                                                 _stunnel(self_party, check_mode))
     return spec
+
+
+def _party_args(encoded, self_party):
+    """The decoded party_args; in production only this party's own entry is kept."""
+    if not encoded:
+        return {}
+    try:
+        value = json.loads(base64.b64decode(encoded).decode('utf-8'))
+    except (ValueError, TypeError) as exc:
+        raise job_config.JobConfigError('party_args is not base64-encoded JSON: %s' % type(exc).__name__)
+    if not isinstance(value, dict):
+        raise job_config.JobConfigError('party_args must map each party to its arguments')
+    if self_party:
+        value = dict((party, args) for party, args in value.items() if party == self_party)
+    return value
+
+
+def _shown(spec):
+    """The spec as the task may show it: private arguments by party name only."""
+    return dict(spec, party_args=sorted(spec.get('party_args') or {}))
 
 
 def _stunnel(party, check_mode):
@@ -413,12 +444,13 @@ def main():
     if not os.access(p['python'], os.X_OK):
         if module.check_mode:
             # A fresh host in check mode: the run would create the environment before the job.
-            module.exit_json(msg='check mode: the job would run here, once %s exists' % p['python'], spec=spec, **base)
+            module.exit_json(msg='check mode: the job would run here, once %s exists' % p['python'],
+                             spec=_shown(spec), **base)
         module.fail_json(msg='the job interpreter %s does not exist or is not executable' % p['python'], **base)
 
     if module.check_mode:
         # A run reports changed=false (a job does not alter the deployment); so does its preview.
-        module.exit_json(msg='check mode: the job would run here', spec=spec, **base)
+        module.exit_json(msg='check mode: the job would run here', spec=_shown(spec), **base)
     if job.running():
         module.fail_json(msg='a job named %s is already running here (pid %s); stop it with state=stopped'
                          % (p['name'], job.pid()), **base)

@@ -34,3 +34,28 @@ def test_without_stunnel_the_job_is_refused_naming_the_party(monkeypatch):
     assert sf_job.build_spec(_params(), '/job.py', check_mode=True)['spu']['tls_front']['stunnel'] == 'stunnel4'
     # Without TLS there is no front, so no stunnel is needed.
     assert 'tls_front' not in sf_job.build_spec(_params(tls_config=None), '/job.py')['spu']
+
+
+def _encoded(value):
+    import base64
+    import json
+    return base64.b64encode(json.dumps(value).encode()).decode()
+
+
+def test_a_production_party_keeps_only_its_own_private_arguments(monkeypatch):
+    monkeypatch.setattr(sf_job.shutil, 'which', lambda name, path=None: '/usr/bin/' + name)
+    both = {'alice': {'path': '/data/a.csv'}, 'bob': {'path': '/data/b.csv'}}
+    spec = sf_job.build_spec(_params(party_args=_encoded(both)), '/job.py')
+    assert spec['party_args'] == {'bob': {'path': '/data/b.csv'}}
+    # Simulation's one driver holds every party's.
+    spec = sf_job.build_spec(_params(mode='simulation', party_args=_encoded(both), tls_config=None), '/job.py')
+    assert spec['party_args'] == both
+    # What a check-mode task shows: party names only.
+    assert sf_job._shown(spec)['party_args'] == ['alice', 'bob']
+    assert sf_job.build_spec(_params(), '/job.py')['party_args'] == {}
+
+
+def test_private_arguments_that_are_not_encoded_are_refused_without_showing_them():
+    with pytest.raises(job_config.JobConfigError, match=r'^party_args is not base64-encoded JSON: ') as err:
+        sf_job.build_spec(_params(party_args='{"bob": "secret-value"}'), '/job.py')
+    assert 'secret-value' not in str(err.value)

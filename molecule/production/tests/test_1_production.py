@@ -10,7 +10,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
-from production_bed import HEADS, NODES, TLS, env, plaintext_answer, port  # noqa: E402
+from production_bed import HEADS, NODES, PRIVATE, TLS, VALUES, env, plaintext_answer, port  # noqa: E402
 from testbed import host, playbook, playbook_args, task_output  # noqa: E402
 
 JOB_PLAYBOOK = 'molecule/resources/production-job.yml'
@@ -49,6 +49,19 @@ def test_job_result_is_right_on_every_party(party):
     result = json.loads(host(HEADS[party]).file(path).content_string)
     assert result['ok'], result
     assert result['result'] == plaintext_answer()
+
+
+def test_private_job_arguments_stay_with_their_party():
+    """Each head's job holds its own party's private arguments only, and no job directory holds
+    another party's (bob's and carol's are on one machine)."""
+    for party, name in HEADS.items():
+        h = host(name)
+        spec = json.loads(h.check_output('sudo cat /var/tmp/sfdeploy-jobs/sfjob-%s/spec.json' % party))
+        assert spec['party_args'] == {party: {'values': VALUES[party], 'marker': PRIVATE[party]}}, spec['party_args']
+        assert 'values' not in spec['args'], spec['args']
+        for other in set(HEADS) - {party}:
+            found = h.run('sudo grep -rl %s /var/tmp/sfdeploy-jobs/sfjob-%s' % (PRIVATE[other], party))
+            assert found.rc == 1, '%s found in %s' % (PRIVATE[other], found.stdout)
 
 
 def test_a_dead_party_fails_the_job_naming_it_and_stops_the_others():

@@ -11,7 +11,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
-from production_bed import HEADS, MACHINE_OF, MACHINES, NODES, TLS, port, ray_targets, silo_targets  # noqa: E402
+from production_bed import HEADS, MACHINE_OF, MACHINES, NODES, PRIVATE, TLS, port, ray_targets, silo_targets  # noqa: E402
 from testbed import ROOT, changed_counts, host, knock, playbook, playbook_args, status  # noqa: E402
 
 SILO_PORTS = [20008, 20009]  # alice's
@@ -237,12 +237,17 @@ def _fingerprints():
 
 def test_a_verbose_full_run_renews_close_to_expiry_certificates_and_shows_no_key():
     before = _fingerprints()
-    # Every certificate (365 days) "expires within 400 days": all are renewed; keys stay.
-    proc = playbook('playbooks/production.yml', '-vvv', '--skip-tags', 'job', '-e', 'tls_renew_before_days=400')
+    # Every certificate (365 days) "expires within 400 days": all are renewed; keys stay. The job
+    # runs too (with each party's private arguments).
+    proc = playbook('playbooks/production.yml', '-vvv', '-e', 'tls_renew_before_days=400', '-e', 'job_name=verbose')
     assert proc.returncode == 0, proc.stdout[-4000:]
+    for party in HEADS:
+        assert "%s: the job's result is the expected one" % party in proc.stdout.replace("''", "'")
     assert 'PRIVATE KEY' not in proc.stdout
     shown = [name for name, ms in _key_markers().items() for m in ms if m in proc.stdout]
     assert not shown, 'the output shows private key lines of %s' % shown
+    shown = [party for party, marker in PRIVATE.items() if marker in proc.stdout]
+    assert not shown, "the output shows the private job arguments of %s" % shown
     renewed = _fingerprints()
     assert all(renewed[name] != before[name] for name in before), (before, renewed)
     # With the default window the fresh certificates are left alone.
