@@ -18,7 +18,21 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ansible_collections.sfdeploy.secretflow.plugins.module_utils import job_runner
 
-FRONT_PORT, SPU_PORT = 30909, 30912
+
+
+def _free_ports(n):
+    """n loopback ports nothing listens on now (the kernel picks them, so parallel runs and
+    other services do not collide)."""
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(('127.0.0.1', 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+FRONT_PORT, SPU_PORT = _free_ports(2)
 STUNNEL = shutil.which('stunnel4') or shutil.which('stunnel')
 
 
@@ -132,7 +146,7 @@ def test_a_stranger_certificate_and_a_cleartext_client_do_not(pki, front):
 
 def test_a_busy_port_is_a_clear_error_and_stopping_closes_the_port(pki, front, tmp_path_factory):
     spec, proc, _ = front
-    with pytest.raises(RuntimeError, match=r'SPU TLS front \(stunnel on 127.0.0.1:30909\) did not start: .*in use'):
+    with pytest.raises(RuntimeError, match=r'SPU TLS front \(stunnel on 127.0.0.1:%d\) did not start: .*in use' % FRONT_PORT):
         job_runner.start_tls_front(spec, str(tmp_path_factory.mktemp('second')))
     job_runner.stop_tls_front(proc)
     assert proc.poll() is not None

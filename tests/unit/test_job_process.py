@@ -32,8 +32,12 @@ def test_result_is_collected(tmp_path):
 def test_timeout_ends_the_driver_and_its_children(tmp_path):
     job = JobDir(str(tmp_path / 'job'))
     job.launch(sys.executable, SLEEPER, {'answer': None})
-    time.sleep(1.5)
-    child = int(open(os.path.join(job.path, 'child.pid')).read())
+    # The driver has started its child once it wrote the child's pid (readiness, not a timing).
+    child_pid = os.path.join(job.path, 'child.pid')
+    deadline = time.time() + 30
+    while not (os.path.exists(child_pid) and open(child_pid).read().strip()) and time.time() < deadline:
+        time.sleep(0.05)
+    child = int(open(child_pid).read())
     result, reason = job.wait(time.time() + 1)
     assert result is None and reason == 'timed out'
     deadline = time.time() + 5
