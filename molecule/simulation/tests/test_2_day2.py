@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
 from testbed import changed_counts, host, listening, playbook, playbook_args, status, wait_until_healthy  # noqa: E402
 
@@ -66,9 +68,19 @@ def test_teardown_leaves_nothing_listening_and_nothing_installed():
     assert again.returncode == 0 and set(changed_counts(again.stdout)) == {0}, again.stdout[-3000:]
 
 
-def test_an_interrupted_converge_is_completed_by_the_next_run():
-    # The deployment is torn down: this run has the Ray nodes to set up. Kill it as the
-    # first Ray service starts.
+@pytest.fixture
+def torn_down():
+    """The state the next test needs: no deployment (the teardown test leaves it so; run alone,
+    the test tears down first)."""
+    if host('sim-alice').file('/etc/systemd/system/sfdeploy-ray-alice.service').exists:
+        proc = playbook('playbooks/teardown.yml')
+        assert proc.returncode == 0, proc.stdout[-3000:]
+    assert not host('sim-alice').file('/etc/systemd/system/sfdeploy-ray-alice.service').exists
+
+
+def test_an_interrupted_converge_is_completed_by_the_next_run(torn_down):
+    # From a torn-down deployment this run has the Ray nodes to set up. Kill it as the first
+    # Ray service starts.
     args = playbook_args('playbooks/simulate.yml')
     run = subprocess.Popen(start_new_session=True, **args)
     seen = []
