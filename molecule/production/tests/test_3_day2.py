@@ -1,5 +1,5 @@
 """Day 2 on the production test bed, in order: status, check mode (deployed and fresh hosts), a
-party whose hosts are down before the job starts, one party torn down on the machine it shares,
+party nobody reaches before the job starts, one party torn down on the machine it shares,
 an upgrade one party at a time (which also brings the torn-down party back), and last an upgrade
 that fails on bob (which leaves the parties on different versions). Runs after
 test_1_production.py."""
@@ -107,26 +107,42 @@ def test_check_mode_on_fresh_hosts_reports_the_deployment_and_changes_nothing(tm
     assert mallory.check_output(TRACES) == ''
 
 
-def test_a_party_whose_hosts_are_down_stops_the_run_before_any_job_starts(tmp_path):
-    # alice's hosts will not answer Ansible either: bob and carol run with alice's public
-    # endpoint from a federation file, as institutions do.
+# On alice's head: drop (not reject) what reaches its cross-silo ports, as a firewall in the
+# way or a host that is gone would.
+DROP = ('sudo nft add table inet sfdeploy_test_drop && sudo nft add chain inet sfdeploy_test_drop input '
+        '"{ type filter hook input priority -10; }" && sudo nft add rule inet sfdeploy_test_drop input '
+        'tcp dport "{ 20008, 20009 }" drop')
+
+
+def test_a_party_nobody_reaches_stops_the_run_before_any_job_starts_naming_why(tmp_path):
+    # bob and carol run with alice's public endpoint from a federation file, as institutions do.
     federation = tmp_path / 'federation.yml'
     export = playbook('molecule/resources/production-job.yml', '--tags', 'always',
                       '-e', 'federation_export_file=%s' % federation)
     assert export.returncode == 0, export.stdout[-3000:]
-    alice = [n for n, node in NODES.items() if node[0] == 'alice']
-    subprocess.run(['podman', 'pause'] + alice, check=True)
-    try:
-        proc = playbook('molecule/resources/production-job.yml', '--limit', 'bob,carol',
-                        '-e', 'federation_file=%s' % federation, '-e', 'job_reach_timeout=10')
-    finally:
-        subprocess.run(['podman', 'unpause'] + alice, check=True)
-    out = ' '.join(proc.stdout.split())
-    assert proc.returncode != 0
-    for party in ('bob', 'carol'):
-        for service, p in (('rayfed', 20008), ('spu', 20009)):
-            assert '%s cannot reach alice at 10.211.2.11:%d (%s port)' % (party, p, service) in out, proc.stdout[-4000:]
-    assert 'Start the job on every party' not in proc.stdout
+    runs = {}
+    # Nothing listens on alice's ports (alice is not in the run): refused. Then the same with
+    # alice's head dropping the traffic: timed out, the README's example.
+    for case in ('refused', 'dropped'):
+        if case == 'dropped':
+            host(HEADS['alice']).check_output(DROP)
+        try:
+            runs[case] = playbook('molecule/resources/production-job.yml', '--limit', 'bob,carol',
+                                  '-e', 'federation_file=%s' % federation, '-e', 'job_reach_timeout=10')
+        finally:
+            if case == 'dropped':
+                host(HEADS['alice']).run('sudo nft delete table inet sfdeploy_test_drop')
+    why = {'refused': 'connection refused', 'dropped': 'timed out'}
+    for case, proc in runs.items():
+        out = ' '.join(proc.stdout.split())
+        assert proc.returncode != 0, out[-3000:]
+        for party in ('bob', 'carol'):
+            for service, p in (('rayfed', 20008), ('spu', 20009)):
+                line = '%s cannot reach alice at 10.211.2.11:%d (%s port): %s' % (party, p, service, why[case])
+                assert line in out, (case, out[-4000:])
+        # bob and carol reach each other: only alice is named.
+        assert 'cannot reach bob' not in out and 'cannot reach carol' not in out, (case, out[-4000:])
+        assert 'Start the job on every party' not in proc.stdout
     assert host('prod-bob').run("pgrep -af '[j]ob_runner[.]py'").rc == 1
 
 
