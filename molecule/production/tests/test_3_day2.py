@@ -92,19 +92,22 @@ def test_check_mode_on_fresh_hosts_reports_the_deployment_and_changes_nothing(tm
     assert mallory.check_output(TRACES) == ''
     inventory = tmp_path / 'fresh.yml'
     inventory.write_text(yaml.safe_dump(FRESH))
-    args = playbook_args('playbooks/production.yml', '--check', '--diff')
-    args['args'][args['args'].index('-i') + 1] = str(inventory)
-    proc = subprocess.run(**args)
-    assert proc.returncode == 0, proc.stdout[-4000:]
-    changed = recap(proc.stdout)
-    assert changed.get('fresh-dan', 0) > 0 and changed.get('fresh-erin', 0) > 0, changed
-    # What it reports is the deployment: packages, certificates, rules, Ray nodes, for both parties.
-    for task in ("Install the Python library the certificate modules need, and stunnel",
-                 "Issue this head's key and certificate with its party's own CA",
-                 "Load this node's rules", "Write the Ray node's files"):
-        reported = task_output(proc.stdout, task)
-        assert 'changed: [fresh-dan]' in reported and 'changed: [fresh-erin]' in reported, (task, reported)
-    assert mallory.check_output(TRACES) == ''
+    # Each CA mode that makes keys on the hosts: its own certificate task reports what it would do.
+    certificates = {'party': "Issue this head's key and certificate with its party's own CA",
+                    'shared': 'Report the keys and certificate a run would make (check mode, library not installed yet)'}
+    for mode, certificate_task in certificates.items():
+        args = playbook_args('playbooks/production.yml', '--check', '--diff', '-e', 'tls_ca_mode=%s' % mode)
+        args['args'][args['args'].index('-i') + 1] = str(inventory)
+        proc = subprocess.run(**args)
+        assert proc.returncode == 0, (mode, proc.stdout[-4000:])
+        changed = recap(proc.stdout)
+        assert changed.get('fresh-dan', 0) > 0 and changed.get('fresh-erin', 0) > 0, (mode, changed)
+        # What it reports is the deployment: packages, certificates, rules, Ray nodes, for both parties.
+        for task in ("Install the Python library the certificate modules need, and stunnel", certificate_task,
+                     "Load this node's rules", "Write the Ray node's files"):
+            reported = task_output(proc.stdout, task)
+            assert 'changed: [fresh-dan]' in reported and 'changed: [fresh-erin]' in reported, (mode, task, reported)
+        assert mallory.check_output(TRACES) == '', mode
 
 
 # On alice's head: drop (not reject) what reaches its cross-silo ports, as a firewall in the
