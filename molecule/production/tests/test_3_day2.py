@@ -46,7 +46,7 @@ def node_state(name):
         'unit': h.check_output('sha256sum /etc/systemd/system/sfdeploy-ray-%s.service' % party),
         'launcher': h.check_output('sudo sha256sum /var/lib/sfdeploy/ray/%s/ray-node.sh' % name),
         'pid': h.check_output('systemctl show -p MainPID --value sfdeploy-ray-%s' % party).strip(),
-        'rules': h.check_output('sudo nft list table inet sfdeploy_%s' % name.replace('-', '_')),
+        'rules': h.check_output('sudo nft -s list table inet sfdeploy_%s' % name.replace('-', '_')),  # -s: no counters
     }
     if head:
         state['tls'] = h.check_output('sudo sh -c "sha256sum %s/*"' % (TLS % party))
