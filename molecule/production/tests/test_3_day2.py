@@ -37,6 +37,28 @@ def test_status_shows_each_party_its_cluster_its_firewall_and_its_peers():
         assert '%s: healthy' % party in proc.stdout
 
 
+def test_status_names_an_old_configuration_and_a_certificate_due_for_renewal():
+    """A node running another launcher than the one written shows "(old)", a certificate inside
+    the renewal window is flagged; both make their party unhealthy and the run exit non-zero.
+    (The next test's status run shows the bed healthy again.)"""
+    launcher = '/var/lib/sfdeploy/ray/prod-alice-2/ray-node.sh'
+    worker = host('prod-alice-2')
+    worker.check_output("sudo sh -c 'echo \\# edited by hand >> %s'" % launcher)
+    try:
+        proc = status('-e', 'status_fail_unhealthy=true', '-e', 'tls_renew_before_days=400')
+    finally:
+        worker.check_output("sudo sed -i '$d' %s" % launcher)
+    out = ' '.join(proc.stdout.split())
+    assert proc.returncode != 0, out[-3000:]
+    table = rows(proc.stdout)
+    assert table['prod-alice-2'][3:5] == ['active', '(old)'], table['prod-alice-2']
+    assert ('prod-alice-2: runs another configuration than the last deployment wrote (re-run the deploy playbook)'
+            in out), out[-3000:]
+    for party, name in HEADS.items():
+        assert '%s: UNHEALTHY' % party in out, out[-3000:]
+        assert re.search(r'%s: its TLS certificate expires in \d+ days \(the deploy playbook renews it\)' % name, out), out[-3000:]
+
+
 def node_state(name):
     """What a check-mode run must leave as it was on a node: its Ray unit and launcher, the
     running Ray process, its firewall table, and on a head its TLS files."""
