@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 name: listening_ports
 short_description: TCP ports a host listens on, from the text of /proc/net/tcp and /proc/net/tcp6
-version_added: "0.2.0"
+version_added: "0.1.0"
 description:
   - Reads the kernel's socket tables (as slurped from the host), so no C(ss) or C(netstat) is
     needed there. Returns the sorted, distinct ports in LISTEN state.

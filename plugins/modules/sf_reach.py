@@ -9,7 +9,7 @@ DOCUMENTATION = r'''
 ---
 module: sf_reach
 short_description: Check that a party's head can reach every peer's cross-silo ports
-version_added: "0.2.0"
+version_added: "0.1.0"
 description:
   - Run on every party's head at the same time (with C(async) and C(poll=0), so that C(forks)
     does not matter). Each head binds its own cross-silo ports (RayFed, SPU) for at most
