@@ -10,3 +10,7 @@ if not os.path.exists(LINK):
     os.symlink(ROOT, LINK)
 if LINK_PARENT not in sys.path:
     sys.path.insert(0, LINK_PARENT)
+# Helpers shared by the unit and integration tests (netports.py).
+TESTS = os.path.dirname(os.path.abspath(__file__))
+if TESTS not in sys.path:
+    sys.path.insert(0, TESTS)

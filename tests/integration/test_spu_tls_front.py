@@ -17,22 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ansible_collections.sfdeploy.secretflow.plugins.module_utils import job_runner
+from netports import free_ports
 
-
-
-def _free_ports(n):
-    """n loopback ports nothing listens on now (the kernel picks them, so parallel runs and
-    other services do not collide)."""
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(('127.0.0.1', 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-FRONT_PORT, SPU_PORT = _free_ports(2)
+FRONT_PORT, SPU_PORT = free_ports(2)
 STUNNEL = shutil.which('stunnel4') or shutil.which('stunnel')
 
 

@@ -4,16 +4,7 @@ import socket
 import threading
 
 from ansible_collections.sfdeploy.secretflow.plugins.module_utils.reach import check
-
-
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(('127.0.0.1', 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+from netports import free_ports
 
 
 def _run_all(parties, timeout=10, **kwargs):
@@ -34,7 +25,7 @@ def _run_all(parties, timeout=10, **kwargs):
 
 
 def test_every_head_reaches_every_peer_and_is_greeted_by_all():
-    ports = _free_ports(6)
+    ports = free_ports(6)
     parties = {'alice': ports[0:2], 'bob': ports[2:4], 'carol': ports[4:6]}
     results = _run_all(parties)
     for party, r in results.items():
@@ -50,7 +41,7 @@ def test_every_head_reaches_every_peer_and_is_greeted_by_all():
 
 
 def test_a_peer_that_is_down_is_named_with_its_address_and_port():
-    alice_rayfed, alice_spu, bob_rayfed = _free_ports(3)
+    alice_rayfed, alice_spu, bob_rayfed = free_ports(3)
     r = check('alice', '127.0.0.1', {'rayfed': alice_rayfed, 'spu': alice_spu},
               [{'party': 'bob', 'address': '127.0.0.1', 'service': 'rayfed', 'port': bob_rayfed}], 3)
     assert r['failures'] == ['alice cannot reach bob at 127.0.0.1:%d (rayfed port): connection refused '
