@@ -91,8 +91,9 @@ class ActionModule(ActionBase):
                 'or its party must come from federation_file.' % ', '.join(absent))
         if not records:
             raise AnsibleActionFail('no host of this run is in the federation group %s' % group)
+        devices = self._spu_devices(records)
         try:
-            topology = build_topology(records, mode, external)
+            topology = build_topology(records, mode, external, devices)
         except TopologyError as exc:
             result['failed'] = True
             result['errors'] = exc.errors
@@ -105,6 +106,18 @@ class ActionModule(ActionBase):
         if topology['warnings']:
             result['warnings'] = list(topology['warnings'])
         return result
+
+    @staticmethod
+    def _spu_devices(records):
+        """The named SPU devices: a federation-wide agreement, so every host must say the same."""
+        first = records[0]
+        for record in records[1:]:
+            if record.get('spu_devices') != first.get('spu_devices'):
+                raise AnsibleActionFail(
+                    'federation_spu_devices differs between %s and %s; the devices are one agreement of the '
+                    'whole federation: set them once, for the federation group (nothing was changed)'
+                    % (first['host'], record['host']))
+        return first.get('spu_devices') or {}
 
     def _load_federation_file(self, path):
         if not path:

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import re
 
-# SPU link options that sf.SPU(link_desc=...) accepts; anything else is a typo.
-SPU_LINK_OPTIONS = (
-    'connect_retry_times', 'connect_retry_interval_ms', 'recv_timeout_ms', 'http_max_payload_size',
-    'http_timeout_ms', 'throttle_window_size', 'brpc_channel_protocol', 'brpc_channel_connection_type',
-)
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.topology import SPU_LINK_OPTIONS
+
 TLS_KEYS = ('cert', 'key', 'ca_cert')
 # While sf.init waits for its peers (production), RayFed (0.2, the ping barrier of fed.init) logs
 # the parties that have not answered yet: "Try ping ['carol'] at 3 attemp, up to 3600 attemps."
@@ -53,14 +50,25 @@ def _endpoint(host, port):
     return '%s:%d' % (host, port)
 
 
-def _spu_behind_front(info):
-    """Where a party's SPU listens behind the TLS front: its head's loopback."""
-    return _endpoint('127.0.0.1', info['spu_local_port'])
+def _spu_ports(info, device):
+    """(public port, loopback port or None) of a party's SPU: the default device (``device`` None)
+    or a named one (topology ``spu_devices``; a peer from a federation file has no loopback port)."""
+    if device is None:
+        return info['spu_port'], info.get('spu_local_port')
+    ports = info['spu_devices'][device]
+    return ports['port'], ports.get('local_port')
 
+
+def spu_parties(topology, device=None):
+    """The parties of the default SPU device (every party) or of a named one."""
+    if device is None:
+        return list(topology['parties'])
+    return list(topology['spu_devices'][device]['parties'])
 
 def spu_cluster_def(topology, protocol='SEMI2K', field='FM128', secretflow_version=None, tls=None,
-                    tls_front=False):
-    """SPU cluster_def: one node per party, on the party head's SPU port.
+                    tls_front=False, device=None):
+    """SPU cluster_def: one node per party, on the party head's SPU port. ``device`` names one of
+    the topology's named SPU devices (its parties, its ports); None is the default over every party.
 
     ``tls`` maps party -> {'cert', 'key', 'ca_cert'} paths on that party's head; the same
     files serve as SPU server and client options (mutual TLS).
@@ -72,15 +80,16 @@ def spu_cluster_def(topology, protocol='SEMI2K', field='FM128', secretflow_versi
     server and client together) and its client options, so its own links to peers stay mutual TLS."""
     listen_key = spu_listen_key(secretflow_version)
     nodes = []
-    for party in topology['parties']:
+    for party in spu_parties(topology, device):
         info = topology['party_info'][party]
-        if tls_front and tls and info.get('spu_local_port'):  # peers from a federation file have none
-            listen = _spu_behind_front(info)
+        port, local_port = _spu_ports(info, device)
+        if tls_front and tls and local_port:  # peers from a federation file have none
+            listen = _endpoint('127.0.0.1', local_port)
         else:
-            listen = _endpoint(info['listen_host'], info['spu_port'])
+            listen = _endpoint(info['listen_host'], port)
         node = {
             'party': party,
-            'address': _endpoint(info['address'], info['spu_port']),
+            'address': _endpoint(info['address'], port),
             listen_key: listen,
         }
         if tls and party in tls:
@@ -95,23 +104,30 @@ def spu_cluster_def(topology, protocol='SEMI2K', field='FM128', secretflow_versi
     return {'nodes': nodes, 'runtime_config': {'protocol': protocol, 'field': field}}
 
 
-def spu_tls_front(topology, self_party, tls_config, stunnel):
-    """What the job runner's SPU TLS front needs (see spu_cluster_def's ``tls_front``): listen on
-    the party's SPU port, hand SPU on the loopback what passed mutual TLS."""
+def spu_tls_front(topology, self_party, tls_config, stunnel, default_device=True):
+    """What the job runner's SPU TLS front needs (see spu_cluster_def's ``tls_front``): for each SPU
+    device of this party (the default one, unless ``default_device`` is false, and every named device
+    it is in), listen on its public port and hand SPU on the loopback what passed mutual TLS."""
     info = topology['party_info'][self_party]
+    devices = ([None] if default_device else []) + sorted(info.get('spu_devices') or {})
+    services = []
+    for device in devices:
+        port, local_port = _spu_ports(info, device)
+        services.append({'name': 'spu' if device is None else 'spu.%s' % device,
+                         'accept': _endpoint(info['listen_host'], port),
+                         'connect': _endpoint('127.0.0.1', local_port)})
     return {
         'stunnel': stunnel,
-        'accept': _endpoint(info['listen_host'], info['spu_port']),
-        'connect': _spu_behind_front(info),
+        'services': services,
         'cert': tls_config['cert'],
         'key': tls_config['key'],
         'ca_cert': tls_config['ca_cert'],
     }
 
 
-def spu_link_desc(options):
-    """Validated SPU link_desc (None when empty)."""
-    options = dict(options or {})
+def spu_link_desc(options, device_options=None):
+    """Validated SPU link_desc (None when empty); a named device's own options win over the job's."""
+    options = dict(options or {}, **(device_options or {}))
     unknown = sorted(set(options) - set(SPU_LINK_OPTIONS))
     if unknown:
         raise JobConfigError('spu_link_desc: unknown option(s) %s; SPU accepts only %s'

@@ -25,6 +25,33 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Mapping
+
+
+class SPUDevices(Mapping):
+    """ctx.spus: the named SPU devices, each built (sf.SPU) when the script first reads it, so a job
+    pays only for the devices it uses. Every party runs the same script, so every party builds the
+    same devices in the same order, as RayFed requires."""
+
+    def __init__(self, sf, specs):
+        self._sf = sf
+        self._specs = specs
+        self._built = {}
+
+    def __getitem__(self, name):
+        if name not in self._specs:
+            raise KeyError('no SPU device %r; the federation defines %s (federation_spu_devices)'
+                           % (name, ', '.join(sorted(self._specs)) or 'none'))
+        if name not in self._built:
+            spec = self._specs[name]
+            self._built[name] = self._sf.SPU(spec['cluster_def'], link_desc=spec.get('link_desc') or None)
+        return self._built[name]
+
+    def __iter__(self):
+        return iter(sorted(self._specs))
+
+    def __len__(self):
+        return len(self._specs)
 
 
 class JobContext(object):
@@ -41,6 +68,8 @@ class JobContext(object):
         self.party_args = spec.get('party_args') or {}
         self.pyu = pyu
         self.spu = spu
+        # The named SPU devices (federation_spu_devices), name -> SPU, built when first read.
+        self.spus = SPUDevices(sf, spec.get('spus') or {})
         self.workdir = os.getcwd()
 
 
@@ -116,8 +145,9 @@ TLS_FRONT_CONF = """; Written by sfdeploy's job runner for this job; SPU's TLS f
 foreground = yes
 pid =
 debug = info
-
-[spu]
+"""
+TLS_FRONT_SERVICE = """
+[{name}]
 accept = {accept}
 connect = {connect}
 cert = {cert}
@@ -141,12 +171,15 @@ def _die_with_parent():
 
 
 def start_tls_front(front, directory):
-    """Start the front and wait until it listens; raises with its log when it cannot."""
+    """Start the front (one stunnel, a service per SPU port) and wait until every port listens;
+    raises with its log when it cannot."""
     conf = os.path.join(directory, 'spu-tls-front.conf')
     log = os.path.join(directory, 'spu-tls-front.log')
     fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, 'w') as f:
-        f.write(TLS_FRONT_CONF.format(**front))
+        f.write(TLS_FRONT_CONF)
+        for service in front['services']:
+            f.write(TLS_FRONT_SERVICE.format(**dict(front, **service)))
     with open(log, 'w') as out:
         proc = subprocess.Popen([front['stunnel'], conf], stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, close_fds=True, preexec_fn=_die_with_parent)
@@ -154,7 +187,7 @@ def start_tls_front(front, directory):
     while time.time() < deadline:
         with open(log) as f:
             text = f.read()
-        if TLS_FRONT_READY in text:
+        if text.count(TLS_FRONT_READY) >= len(front['services']):
             return proc
         if proc.poll() is not None:
             break
@@ -163,7 +196,8 @@ def start_tls_front(front, directory):
     with open(log) as f:
         # Without its "[ ]" lines (how it shut down), the end of the log says why.
         tail = ' | '.join([line.strip() for line in f.read().splitlines() if not line.startswith('[ ]')][-3:])
-    raise RuntimeError('the SPU TLS front (stunnel on %s) did not start: %s' % (front['accept'], tail))
+    raise RuntimeError('the SPU TLS front (stunnel on %s) did not start: %s'
+                       % (', '.join(s['accept'] for s in front['services']), tail))
 
 
 def stop_tls_front(proc):
@@ -258,8 +292,8 @@ def run(spec):
 
     _pin_actors_to_party_heads(spec)
     front = None
-    if (spec.get('spu') or {}).get('tls_front'):
-        front = start_tls_front(spec['spu']['tls_front'], os.path.dirname(spec['status_path']))
+    if spec.get('tls_front'):
+        front = start_tls_front(spec['tls_front'], os.path.dirname(spec['status_path']))
     try:
         result = _run_job(sf, spec, module, result, started)
     finally:

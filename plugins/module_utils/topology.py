@@ -36,6 +36,20 @@ PORT_OFFSETS = {
     'ray_dashboard_grpc': 11,
     'spu_local': 12,
 }
+# Named SPU devices (spu_devices): device i, in name order, listens on offset SPU_DEVICE_OFFSET + 2 * i
+# of its parties' heads (port name ``spu.NAME``) and, behind the job's TLS front, on the next offset
+# (``spu_local.NAME``, loopback only).
+SPU_DEVICE_OFFSET = 20
+MAX_SPU_DEVICES = 16
+# Protocols SPU implements, and how many parties each takes (min, max; None: no upper bound).
+SPU_PROTOCOLS = {'REF2K': (2, None), 'SEMI2K': (2, None), 'ABY3': (3, 3), 'CHEETAH': (2, 2), 'SECURENN': (3, 3)}
+SPU_FIELDS = ('FM32', 'FM64', 'FM128')
+SPU_DEVICE_KEYS = ('parties', 'protocol', 'field', 'link_desc')
+# SPU link options that sf.SPU(link_desc=...) accepts; anything else is a typo.
+SPU_LINK_OPTIONS = (
+    'connect_retry_times', 'connect_retry_interval_ms', 'recv_timeout_ms', 'http_max_payload_size',
+    'http_timeout_ms', 'throttle_window_size', 'brpc_channel_protocol', 'brpc_channel_connection_type',
+)
 # Ray worker processes take ports from [min, max]; the range sits at the end of the block.
 WORKER_RANGE_OFFSETS = (100, 999)
 DEFAULT_PORT_BASE = 20000
@@ -88,10 +102,20 @@ def _port_errors(where, field, value):
     return value, []
 
 
-def assign_ports(slot, port_base=DEFAULT_PORT_BASE, port_block_size=DEFAULT_PORT_BLOCK_SIZE):
-    """Default ports of the node in ``slot`` (0 for the first node on a machine)."""
+def spu_device_port_names(name):
+    """The port names of SPU device ``name``: its public port and its loopback port."""
+    return 'spu.%s' % name, 'spu_local.%s' % name
+
+
+def assign_ports(slot, port_base=DEFAULT_PORT_BASE, port_block_size=DEFAULT_PORT_BLOCK_SIZE, spu_devices=()):
+    """Default ports of the node in ``slot`` (0 for the first node on a machine); ``spu_devices``
+    are the named SPU devices' names (each gets two ports, in name order)."""
     start = port_base + slot * port_block_size
     ports = {name: start + offset for name, offset in PORT_OFFSETS.items()}
+    for i, device in enumerate(sorted(spu_devices)):
+        public, local = spu_device_port_names(device)
+        ports[public] = start + SPU_DEVICE_OFFSET + 2 * i
+        ports[local] = start + SPU_DEVICE_OFFSET + 2 * i + 1
     ports['ray_min_worker'] = start + WORKER_RANGE_OFFSETS[0]
     ports['ray_max_worker'] = start + min(WORKER_RANGE_OFFSETS[1], port_block_size - 1)
     return ports
@@ -108,6 +132,9 @@ def _used_ports(node):
     if node['party_head']:
         for name in PARTY_PORTS + LOCAL_PORTS:
             used.append((name, node['ports'][name], node['ports'][name]))
+        for device in node.get('spu_devices', ()):
+            for name in spu_device_port_names(device):
+                used.append((name, node['ports'][name], node['ports'][name]))
     return used
 
 
@@ -117,10 +144,12 @@ def public_party_info(topology, parties=None):
     for party in parties or topology['parties']:
         info = topology['party_info'][party]
         out[party] = {'address': info['address'], 'rayfed_port': info['rayfed_port'], 'spu_port': info['spu_port']}
+        if info.get('spu_devices'):
+            out[party]['spu_devices'] = dict((d, p['port']) for d, p in sorted(info['spu_devices'].items()))
     return out
 
 
-def build_topology(hosts, mode, external_parties=None):
+def build_topology(hosts, mode, external_parties=None, spu_devices=None):
     """Validate the inventory and return the deployment's layout.
 
     ``hosts`` is a list, in inventory order, of dicts with keys:
@@ -134,6 +163,9 @@ def build_topology(hosts, mode, external_parties=None):
     ``external_parties`` (production only): peers that this run does not manage, known from a
     federation file as {party: {address, rayfed_port, spu_port[, ca_cert]}}; see public_party_info().
     The entries of parties this run manages must agree with the inventory.
+    ``spu_devices``: named SPU devices besides the default one over every party,
+    {name: {parties: [...], protocol, field, link_desc}} (``federation_spu_devices``); each gets
+    its own port on its parties' heads, open to exactly its parties.
 
     Raises TopologyError listing every problem; nothing is partially returned. Problems that do
     not stop a deployment but that a user must know are returned in ``warnings``.
@@ -147,12 +179,13 @@ def build_topology(hosts, mode, external_parties=None):
                              'cluster spans every host in simulation, so every host must be in the run)'])
 
     parties, members = _check(_parties(hosts))
+    devices = _check(_spu_devices(spu_devices, parties + sorted(set(external_parties or {}) - set(parties))))
     party_heads = _check(_heads(parties, members))
     _check(_addresses(parties, members, len(hosts)))
     machines = _machines([h for p in parties for h in members[p]])
-    nodes = _check(_nodes(parties, members, party_heads, machines, mode))
+    nodes = _check(_nodes(parties, members, party_heads, machines, mode, devices))
     _check(_collisions(nodes, machines))
-    peers, declared_ca_certs = _check(_external_parties(external_parties, parties, nodes, party_heads))
+    peers, declared_ca_certs = _check(_external_parties(external_parties, parties, nodes, party_heads, devices))
 
     party_info = {}
     for p in parties:
@@ -164,14 +197,19 @@ def build_topology(hosts, mode, external_parties=None):
             'rayfed_port': head['ports']['rayfed'],
             'spu_port': head['ports']['spu'],
             'spu_local_port': head['ports']['spu_local'],
+            # The named SPU devices this party is in: {name: {port, local_port}}.
+            'spu_devices': dict((d, dict(zip(('port', 'local_port'),
+                                             (head['ports'][n] for n in spu_device_port_names(d)))))
+                                for d in head.get('spu_devices', ())),
             'nodes': [h['host'] for h in members[p]],
         }
     _cluster_links(nodes, party_heads, mode)
     party_info.update(peers)
     for node in nodes.values():
-        node['firewall'] = _firewall(node, nodes, party_info, mode)
+        node['firewall'] = _firewall(node, nodes, party_info, mode, devices)
     return {
         'mode': mode,
+        'spu_devices': devices,
         'parties': parties + sorted(peers),
         'local_parties': parties,
         'party_heads': party_heads,
@@ -225,6 +263,65 @@ def _parties(hosts):
             members[party] = []
         members[party].append(h)
     return (parties, members), errors
+
+
+def _spu_devices(devices, parties):
+    """The named SPU devices, checked: {name: {parties, protocol, field, link_desc}}. ``parties``
+    are every party of the federation (this run's and the federation file's)."""
+    if devices in (None, '', {}):
+        return {}, []
+    if not isinstance(devices, dict):
+        return {}, ['federation_spu_devices must map device names to {parties, protocol, field, link_desc}, '
+                    'got %s' % type(devices).__name__]
+    errors = []
+    out = {}
+    if len(devices) > MAX_SPU_DEVICES:
+        errors.append('federation_spu_devices: %d devices, at most %d' % (len(devices), MAX_SPU_DEVICES))
+    for name, device in sorted(devices.items(), key=lambda item: str(item[0])):
+        where = 'federation_spu_devices.%s' % name
+        if not PARTY_NAME_RE.match(str(name)):
+            errors.append('%s: not a valid device name (a letter, then letters, digits or _)' % where)
+            continue
+        if not isinstance(device, dict):
+            errors.append('%s: must be a mapping with parties (and protocol, field, link_desc)' % where)
+            continue
+        unknown = sorted(set(device) - set(SPU_DEVICE_KEYS))
+        if unknown:
+            errors.append('%s: unknown key(s) %s; a device takes %s' % (where, ', '.join(map(str, unknown)),
+                                                                       ', '.join(SPU_DEVICE_KEYS)))
+        members = device.get('parties')
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            errors.append('%s: parties must be a list of party names' % where)
+            continue
+        strangers = [m for m in members if m not in parties]
+        if strangers:
+            errors.append('%s: %s %s not a party of this federation (parties: %s)'
+                          % (where, ', '.join(strangers), 'is' if len(strangers) == 1 else 'are', ', '.join(parties)))
+        if len(set(members)) != len(members):
+            errors.append('%s: parties lists a party twice: %s' % (where, ', '.join(members)))
+        protocol = str(device.get('protocol', 'SEMI2K'))
+        field = str(device.get('field', 'FM64'))
+        if protocol not in SPU_PROTOCOLS:
+            errors.append('%s: protocol %s is not one of SPU\'s (%s)' % (where, protocol, ', '.join(SPU_PROTOCOLS)))
+        else:
+            low, high = SPU_PROTOCOLS[protocol]
+            if len(members) < low or (high is not None and len(members) > high):
+                errors.append('%s: protocol %s runs between %s parties, but the device has %d (%s)'
+                              % (where, protocol, low if high == low else '%d or more' % low if high is None
+                                 else '%d to %d' % (low, high), len(members), ', '.join(members)))
+        if field not in SPU_FIELDS:
+            errors.append('%s: field %s is not one of %s' % (where, field, ', '.join(SPU_FIELDS)))
+        link_desc = device.get('link_desc') or {}
+        if not isinstance(link_desc, dict):
+            errors.append('%s: link_desc must be a mapping' % where)
+            link_desc = {}
+        bad = sorted(set(link_desc) - set(SPU_LINK_OPTIONS))
+        if bad:
+            errors.append('%s: link_desc: unknown option(s) %s; SPU accepts only %s'
+                          % (where, ', '.join(map(str, bad)), ', '.join(SPU_LINK_OPTIONS)))
+        out[str(name)] = {'parties': list(members), 'protocol': protocol, 'field': field,
+                          'link_desc': dict(link_desc)}
+    return out, errors
 
 
 def _heads(parties, members):
@@ -291,7 +388,7 @@ def _machines(records):
     return machines
 
 
-def _nodes(parties, members, party_heads, machines, mode):
+def _nodes(parties, members, party_heads, machines, mode, devices):
     """Each host's node: its ports (a free block on its machine and address), role and machine."""
     errors = []
     machine_of = dict((h, name) for name, m in machines.items() for h in m['hosts'])
@@ -319,14 +416,15 @@ def _nodes(parties, members, party_heads, machines, mode):
             while any((key, base, slot) in taken for key in keys):
                 slot += 1
             taken.update((key, base, slot) for key in keys)
-            ports = assign_ports(slot, base, block)
+            ports = assign_ports(slot, base, block, devices)
             for field, value in (h.get('ports') or {}).items():
                 if value is None or value == '':
                     continue
                 if field not in ports:
-                    errors.append('%s: unknown port name %r' % (where, field))
+                    errors.append('%s: federation_ports: unknown port name %r (names: %s)'
+                                  % (where, field, ', '.join(sorted(ports))))
                     continue
-                checked, e = _port_errors(where, 'federation_%s_port' % field, value)
+                checked, e = _port_errors(where, 'federation_ports.%s' % field, value)
                 errors.extend(e)
                 if checked is not None:
                     ports[field] = checked
@@ -348,6 +446,8 @@ def _nodes(parties, members, party_heads, machines, mode):
                 'machine_leader': machine['leader'] == name,
                 'machine_hosts': list(machine['hosts']),
                 'firewall_id': FIREWALL_ID_UNSAFE.sub('_', name),
+                # The named SPU devices whose ports this node opens (its party's head only).
+                'spu_devices': sorted(d for d, dev in devices.items() if p in dev['parties']) if party_head else [],
             }
     for machine in machines.values():
         ids = {}
@@ -395,7 +495,7 @@ def _collisions(nodes, machines):
     return None, errors
 
 
-def _external_parties(external, local_parties, nodes, party_heads):
+def _external_parties(external, local_parties, nodes, party_heads, devices):
     """Peers known only from a federation file: {party: {address, rayfed_port, spu_port[, ca_cert]}}.
 
     Entries of parties this run deploys must say what the inventory says (a stale or hand-edited
@@ -435,7 +535,17 @@ def _external_parties(external, local_parties, nodes, party_heads):
             continue
         peers[party] = {'head': None, 'address': str(info['address']),
                         'listen_host': str(info.get('listen_host') or '0.0.0.0'),
-                        'rayfed_port': rayfed, 'spu_port': spu, 'nodes': []}
+                        'rayfed_port': rayfed, 'spu_port': spu, 'nodes': [], 'spu_devices': {}}
+        given = info.get('spu_devices') or {}
+        for device in sorted(d for d, dev in devices.items() if party in dev['parties']):
+            if device not in given:
+                errors.append('%s: has no port for the SPU device %s (federation_spu_devices); the party must '
+                              'define the device too and export its file again' % (where, device))
+                continue
+            port, e = _port_errors(where, 'spu_devices.%s' % device, given[device])
+            errors.extend(e)
+            if port is not None:
+                peers[party]['spu_devices'][device] = {'port': port}
         if info.get('ca_cert'):
             ca_cert = str(info['ca_cert'])
             if '-----BEGIN CERTIFICATE-----' not in ca_cert:
@@ -450,12 +560,14 @@ def _external_parties(external, local_parties, nodes, party_heads):
                 owners.setdefault((addr, port), '%s (party %s) %s' % (node['host'], node['party'], name))
     for party, info in sorted(peers.items()):
         addr = 'loopback' if _is_loopback(info['address']) else info['address']
-        for field in ('rayfed_port', 'spu_port'):
-            key = (addr, info[field])
+        fields = [(f, info[f]) for f in ('rayfed_port', 'spu_port')]
+        fields += [('SPU device %s\'s port' % d, p['port']) for d, p in sorted(info['spu_devices'].items())]
+        for field, port in fields:
+            key = (addr, port)
             if key in owners:
                 errors.append('federation_file: party %s: %s %s:%d is also %s; two parties on one address need '
                               'distinct ports (give each its own federation_port_base)'
-                              % (party, field, info['address'], info[field], owners[key]))
+                              % (party, field, info['address'], port, owners[key]))
             else:
                 owners[key] = 'party %s\'s %s (federation_file)' % (party, field)
     return (peers, declared_ca_certs), errors
@@ -473,13 +585,16 @@ def _cluster_links(nodes, party_heads, mode):
         node['ray_cluster_nodes'] = [n for n, o in nodes.items() if o['ray_cluster_head'] == node['ray_cluster_head']]
 
 
-def _firewall(node, nodes, party_info, mode):
+def _firewall(node, nodes, party_info, mode, devices):
     """What this node's firewall lets in: its Ray ports from its own Ray cluster only, and (on a
     party head) its RayFed and SPU ports from the peers only - in production the other parties'
-    heads; in simulation, where SPU links run inside the one cluster, the cluster's nodes."""
+    heads; in simulation, where SPU links run inside the one cluster, the cluster's nodes. A named
+    SPU device's port lets in the heads of the device's other parties only."""
     used = _used_ports(node)
     cluster = sorted(set(nodes[n]['address'] for n in node['ray_cluster_nodes']))
-    used = [u for u in used if u[0] not in LOCAL_PORTS]
+    device_ports = dict((spu_device_port_names(d)[0], d) for d in node['spu_devices'])
+    used = [u for u in used if u[0] not in LOCAL_PORTS and not u[0].startswith('spu_local.')
+            and u[0] not in device_ports]
     rules = [{'name': 'ray', 'ports': [[low, high] for name, low, high in used if name not in PARTY_PORTS],
               'sources': cluster}]
     silo = [[low, high] for name, low, high in used if name in PARTY_PORTS]
@@ -489,6 +604,12 @@ def _firewall(node, nodes, party_info, mode):
         else:
             sources = cluster
         rules.append({'name': 'cross_silo', 'ports': silo, 'sources': sources})
+    for name, device in sorted(device_ports.items(), key=lambda item: item[1]):
+        if mode == 'production':
+            sources = sorted(set(party_info[p]['address'] for p in devices[device]['parties'] if p != node['party']))
+        else:
+            sources = cluster
+        rules.append({'name': 'spu_%s' % device, 'ports': [[node['ports'][name]] * 2], 'sources': sources})
     return rules
 
 

@@ -22,9 +22,14 @@ description:
     Use I(state=started) on every party, then I(state=finished), so that all parties start
     together whatever C(forks) is.
   - The user's script defines C(main(ctx)) and returns a JSON-serialisable value. C(ctx) has
-    C(sf), C(mode), C(parties), C(self_party), C(args), C(pyu) (party -> PYU), C(spu) (or None)
-    and C(workdir). Functions of the script are pickled by value, so Ray workers need not
-    import it.
+    C(sf), C(mode), C(parties), C(self_party), C(args), C(party_args), C(pyu) (party -> PYU),
+    C(spu) (the SPU device over every party, or None), C(spus) (the topology's named SPU devices,
+    name -> SPU, each built when the script first reads it) and C(workdir). Functions of the
+    script are pickled by value, so Ray workers need not import it.
+  - Named SPU devices (C(federation_spu_devices)) come from the topology with their parties,
+    protocol, field and link options; their ports are the topology's, behind the same TLS front
+    as the default device. In production every party's driver sees every device (RayFed needs the
+    same calls on every party), but only the device's parties run its SPU runtime.
   - The job runs in a process session of its own; a timeout ends it and everything it started.
   - The action plugin of the same name reads I(src) on the controller and hands its content
     to the module, so a script need not be copied first.
@@ -113,8 +118,9 @@ options:
   spu_tls_front:
     description:
       - Production with I(tls_config) only. For the job's lifetime, C(stunnel) holds this party's SPU
-        port and admits only clients with a certificate from a peer's CA; SPU listens behind it on the
-        head's loopback, on the topology's C(spu_local_port). Fails when stunnel is not installed.
+        ports (the default device's and each named device's it is in) and admits only clients with a
+        certificate from a peer's CA; SPU listens behind it on the head's loopback, on the topology's
+        C(spu_local_port) (C(spu_local.NAME) for a named device). Fails when stunnel is not installed.
     type: bool
     default: false
   allowed_list:
@@ -320,15 +326,28 @@ def build_spec(p, script_path, check_mode=False):
     }
     # The front needs the TLS files; without tls_config there is no front.
     front = bool(p['spu_tls_front'] and tls_by_party)
+    version = p['secretflow_version']
     if p['spu']:
         spec['spu'] = {
-            'cluster_def': job_config.spu_cluster_def(topology, p['spu_protocol'], p['spu_field'],
-                                                      p['secretflow_version'], tls_by_party, front),
+            'cluster_def': job_config.spu_cluster_def(topology, p['spu_protocol'], p['spu_field'], version,
+                                                      tls_by_party, front),
             'link_desc': job_config.spu_link_desc(p['spu_link_desc']),
         }
-        if front:
-            spec['spu']['tls_front'] = job_config.spu_tls_front(topology, self_party, p['tls_config'],
-                                                                _stunnel(self_party, check_mode))
+    # Named SPU devices (the topology's spu_devices): every party's driver describes every device,
+    # as RayFed needs the same calls on every party; the runner builds each one when first used.
+    spec['spus'] = {}
+    for name, device in sorted((topology.get('spu_devices') or {}).items()):
+        spec['spus'][name] = {
+            'parties': list(device['parties']),
+            'cluster_def': job_config.spu_cluster_def(topology, device['protocol'], device['field'], version,
+                                                      tls_by_party, front, device=name),
+            'link_desc': job_config.spu_link_desc(p['spu_link_desc'], device['link_desc']),
+        }
+    if front:
+        spec['tls_front'] = job_config.spu_tls_front(topology, self_party, p['tls_config'],
+                                                     _stunnel(self_party, check_mode), default_device=p['spu'])
+        if not spec['tls_front']['services']:
+            del spec['tls_front']
     return spec
 
 

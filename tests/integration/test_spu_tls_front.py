@@ -94,8 +94,8 @@ def spu_stand_in():
 @pytest.fixture
 def front(pki, spu_stand_in, tmp_path):
     assert STUNNEL, 'stunnel is not installed on this machine (apt-get install stunnel4); scripts/test.sh installs it'
-    spec = {'stunnel': STUNNEL, 'accept': '127.0.0.1:%d' % FRONT_PORT, 'connect': '127.0.0.1:%d' % SPU_PORT,
-            'cert': pki['alice']['cert'], 'key': pki['alice']['key'], 'ca_cert': pki['alice']['peers_ca']}
+    spec = {'stunnel': STUNNEL, 'cert': pki['alice']['cert'],
+            'services': [{'name': 'spu', 'accept': '127.0.0.1:%d' % FRONT_PORT, 'connect': '127.0.0.1:%d' % SPU_PORT}], 'key': pki['alice']['key'], 'ca_cert': pki['alice']['peers_ca']}
     proc = job_runner.start_tls_front(spec, str(tmp_path))
     yield spec, proc, tmp_path
     job_runner.stop_tls_front(proc)

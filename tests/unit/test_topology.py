@@ -2,7 +2,7 @@
 import pytest
 
 from ansible_collections.sfdeploy.secretflow.plugins.module_utils.topology import (
-    PORT_OFFSETS, TopologyError, assign_ports, build_topology)
+    PORT_OFFSETS, TopologyError, assign_ports, build_topology, public_party_info)
 
 
 def h(host, party, address, **kw):
@@ -15,7 +15,7 @@ def test_one_host_per_party_on_distinct_addresses_share_the_default_block():
     assert t['nodes']['a1']['ports'] == t['nodes']['b1']['ports'] == assign_ports(0)
     assert t['party_info']['bob'] == {
         'head': 'b1', 'address': '10.0.0.2', 'listen_host': '0.0.0.0',
-        'rayfed_port': 20008, 'spu_port': 20009, 'spu_local_port': 20012, 'nodes': ['b1']}
+        'rayfed_port': 20008, 'spu_port': 20009, 'spu_local_port': 20012, 'spu_devices': {}, 'nodes': ['b1']}
 
 
 def test_parties_sharing_an_address_get_consecutive_blocks():
@@ -75,10 +75,10 @@ def test_explicit_ports_override_the_block():
      'a1: federation_address is a loopback address'),
     ([h('a1', 'alice', '')], 'production', 'a1: federation_address is empty'),
     ([h('a1', 'alice', '10.0.0.1', ports={'spu': 70000})], 'production',
-     'a1 (party alice): federation_spu_port must be between 1 and 65535, got 70000'),
+     'a1 (party alice): federation_ports.spu must be between 1 and 65535, got 70000'),
     ([h('a1', 'alice', '10.0.0.1', ports={'rayfed': 'x'})], 'production',
-     "a1 (party alice): federation_rayfed_port must be an integer port, got 'x'"),
-    ([h('a1', 'alice', '10.0.0.1', ports={'sup': 1})], 'production', "a1 (party alice): unknown port name 'sup'"),
+     "a1 (party alice): federation_ports.rayfed must be an integer port, got 'x'"),
+    ([h('a1', 'alice', '10.0.0.1', ports={'sup': 1})], 'production', "a1 (party alice): federation_ports: unknown port name 'sup'"),
     ([h('a1', 'alice', '10.0.0.1', ports={'spu': 20008})], 'production',
      'port collision on 10.0.0.1: a1 (party alice) rayfed 20008 and a1 (party alice) spu 20008 overlap'),
     ([h('a1', 'alice', '10.0.0.1'), h('b1', 'bob', '10.0.0.1', ports={'rayfed': 20150})], 'production',
@@ -238,3 +238,78 @@ def test_two_institutions_on_one_machine_with_the_default_block_are_refused():
     peers['dan'] = {'address': '10.0.0.2', 'rayfed_port': 20009, 'spu_port': 20010}
     with pytest.raises(TopologyError, match="party dan: rayfed_port 10.0.0.2:20009 is also party bob's spu_port"):
         build_topology([m('c1', 'carol', '10.0.0.9')], 'production', peers)
+
+
+# Named SPU devices (federation_spu_devices).
+THREE = [h('a1', 'alice', '10.0.0.1'), h('a2', 'alice', '10.0.0.3'), h('b1', 'bob', '10.0.0.2'),
+         h('c1', 'carol', '10.0.0.4')]
+PSI = {'psi': {'parties': ['alice', 'bob']}}
+
+
+def test_a_named_spu_device_gets_its_own_port_on_its_parties_heads_only():
+    t = build_topology(THREE, 'production', spu_devices=dict(PSI, tri={'parties': ['alice', 'bob', 'carol'],
+                                                                       'protocol': 'ABY3'}))
+    assert t['spu_devices']['psi'] == {'parties': ['alice', 'bob'], 'protocol': 'SEMI2K', 'field': 'FM64',
+                                       'link_desc': {}}
+    # Name order: psi first (offsets 20, 21), then tri (22, 23).
+    assert t['party_info']['alice']['spu_devices'] == {'psi': {'port': 20020, 'local_port': 20021},
+                                                      'tri': {'port': 20022, 'local_port': 20023}}
+    assert t['party_info']['carol']['spu_devices'] == {'tri': {'port': 20022, 'local_port': 20023}}
+    assert t['nodes']['a1']['spu_devices'] == ['psi', 'tri'] and t['nodes']['a2']['spu_devices'] == []
+    assert t['nodes']['c1']['spu_devices'] == ['tri']
+    # A federation file entry carries each device's public port.
+    assert public_party_info(t)['bob']['spu_devices'] == {'psi': 20020, 'tri': 20022}
+    assert 'spu_devices' in public_party_info(t)['carol'] and 'psi' not in public_party_info(t)['carol']['spu_devices']
+
+
+def test_a_named_spu_device_port_lets_in_the_device_parties_heads_only():
+    t = build_topology(THREE, 'production', spu_devices=PSI)
+    rules = dict((r['name'], r) for r in t['nodes']['a1']['firewall'])
+    assert rules['spu_psi'] == {'name': 'spu_psi', 'ports': [[20020, 20020]], 'sources': ['10.0.0.2']}
+    assert rules['cross_silo']['sources'] == ['10.0.0.2', '10.0.0.4']
+    # The loopback port behind the TLS front is in no rule; carol and alice's worker open nothing of it.
+    assert not any([20021, 20021] in r['ports'] for r in t['nodes']['a1']['firewall'])
+    assert 'spu_psi' not in [r['name'] for r in t['nodes']['c1']['firewall'] + t['nodes']['a2']['firewall']]
+    # Simulation: the one cluster.
+    s = build_topology(THREE, 'simulation', spu_devices=PSI)
+    assert dict((r['name'], r['sources']) for r in s['nodes']['b1']['firewall'])['spu_psi'] == \
+        ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4']
+
+
+def test_a_named_spu_device_port_can_be_set_and_collides_like_any_other():
+    hosts = [dict(THREE[0], ports={'spu.psi': 9500}), THREE[2]]
+    t = build_topology(hosts, 'production', spu_devices=PSI)
+    assert t['party_info']['alice']['spu_devices']['psi']['port'] == 9500
+    with pytest.raises(TopologyError, match=r'a1 \(party alice\) spu.one 20020 and a1 \(party alice\) spu.two 20020'):
+        build_topology([dict(THREE[0], ports={'spu.two': 20020}), THREE[2]], 'production',
+                       spu_devices={'one': PSI['psi'], 'two': PSI['psi']})
+
+
+@pytest.mark.parametrize('devices,expected', [
+    ({'psi': {'parties': ['alice', 'dave']}}, 'federation_spu_devices.psi: dave is not a party of this federation'),
+    ({'psi': {'parties': ['alice', 'bob'], 'protocol': 'ABY3'}},
+     'federation_spu_devices.psi: protocol ABY3 runs between 3 parties, but the device has 2 (alice, bob)'),
+    ({'psi': {'parties': ['alice', 'bob', 'carol'], 'protocol': 'CHEETAH'}}, 'protocol CHEETAH runs between 2 parties'),
+    ({'psi': {'parties': ['alice']}}, 'protocol SEMI2K runs between 2 or more parties, but the device has 1'),
+    ({'psi': {'parties': ['alice', 'bob'], 'protocol': 'SPDZ'}}, 'protocol SPDZ is not one of SPU\'s'),
+    ({'psi': {'parties': ['alice', 'bob'], 'field': 'FM256'}}, 'field FM256 is not one of FM32, FM64, FM128'),
+    ({'psi': {'parties': ['alice', 'bob'], 'link_desc': {'recv_timeout': 1}}},
+     'link_desc: unknown option(s) recv_timeout'),
+    ({'psi': {'parties': ['alice', 'bob'], 'protcol': 'SEMI2K'}}, 'federation_spu_devices.psi: unknown key(s) protcol'),
+    ({'psi': {'parties': 'alice,bob'}}, 'federation_spu_devices.psi: parties must be a list of party names'),
+    ({'p si': {'parties': ['alice', 'bob']}}, 'not a valid device name'),
+    ({'psi': {'parties': ['alice', 'alice']}}, 'parties lists a party twice'),
+    (['psi'], 'federation_spu_devices must map device names'),
+])
+def test_bad_spu_devices_are_refused_naming_the_device_and_field(devices, expected):
+    with pytest.raises(TopologyError) as err:
+        build_topology(THREE, 'production', spu_devices=devices)
+    assert any(expected in e for e in err.value.errors), err.value.errors
+
+
+def test_a_device_with_a_federation_file_peer_takes_its_port_from_the_file():
+    peers = {'bob': {'address': '10.0.0.9', 'rayfed_port': 20008, 'spu_port': 20009, 'spu_devices': {'psi': 20020}}}
+    t = build_topology([THREE[0]], 'production', peers, spu_devices=PSI)
+    assert t['party_info']['bob']['spu_devices'] == {'psi': {'port': 20020}}
+    with pytest.raises(TopologyError, match='party bob: has no port for the SPU device psi'):
+        build_topology([THREE[0]], 'production', dict(bob=dict(peers['bob'], spu_devices={})), spu_devices=PSI)
