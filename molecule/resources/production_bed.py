@@ -18,6 +18,17 @@ MACHINE_OF = {'prod-alice-1': 'prod-alice-1', 'prod-alice-2': 'prod-alice-2', 'p
 # molecule.yml: each party's private job arguments (job_party_args), with a marker to look for.
 VALUES = {'alice': [11, 22, 33], 'bob': [40, 25], 'carol': [70]}
 PRIVATE = {'alice': 'alice-private-3e7d', 'bob': 'bob-private-91c0', 'carol': 'carol-private-5ab2'}
+# molecule.yml: the named SPU device psi (bob and carol) and each one's PSI input file, on its head.
+PSI_INPUT = {'bob': '/srv/bob-data/customers.csv', 'carol': '/var/lib/carol-data/ids.csv'}
+PSI_OFFSET = 20  # the first named device's port inside the block (README, "Ports")
+
+
+def party_args(party):
+    """molecule.yml's job_party_args of a party."""
+    args = {'values': VALUES[party], 'marker': PRIVATE[party]}
+    if party in PSI_INPUT:
+        args['psi_input'] = PSI_INPUT[party]
+    return args
 
 # Offsets inside a block (README, "Ports").
 HEAD_RAY_OFFSETS = [0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 100, 500, 999]

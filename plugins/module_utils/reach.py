@@ -119,7 +119,6 @@ def check(self_party, listen_host, listen, peers, timeout, busy_ok=False):
     Returns a result dict; result['failures'] lists human-readable problems.
     """
     deadline = time.time() + timeout
-    expected = set(p['party'] for p in peers)
     listeners = [Listener(name, listen_host, port) for name, port in sorted(listen.items())]
     failures = []
     for lst in listeners:
@@ -128,9 +127,11 @@ def check(self_party, listen_host, listen, peers, timeout, busy_ok=False):
                             % (self_party, lst.name, lst.port, listen_host, lst.busy))
     if failures:
         return {'listening': {}, 'dialled': [], 'failures': failures}
+    # Who dials a port is who this party dials on the same service (every peer for RayFed and the
+    # default SPU, a device's other parties for a named SPU device's port).
     for lst in listeners:
         if lst.sock is not None:
-            lst.serve(deadline, expected)
+            lst.serve(deadline, set(p['party'] for p in peers if p['service'] == lst.name))
 
     results = [None] * len(peers)
 

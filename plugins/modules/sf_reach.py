@@ -43,6 +43,12 @@ options:
     elements: str
     choices: [rayfed, spu]
     default: [rayfed, spu]
+  spu_devices:
+    description:
+      - Also check the named SPU devices' ports (each party's C(spu_devices) in I(party_info)) that this
+        party shares with a peer - listen on its own, dial the peers' of the devices it is in.
+    type: bool
+    default: true
   listen:
     description: Whether to listen on this party's own ports (false to only dial).
     type: bool
@@ -105,6 +111,7 @@ def main():
             listen_host=dict(type='str', default='0.0.0.0'),
             party_info=dict(type='dict', required=True),
             services=dict(type='list', elements='str', choices=['rayfed', 'spu'], default=['rayfed', 'spu']),
+            spu_devices=dict(type='bool', default=True),
             listen=dict(type='bool', default=True),
             timeout=dict(type='int', default=60),
             busy_ok=dict(type='bool', default=False),
@@ -127,6 +134,18 @@ def main():
                 listen[service] = port
             else:
                 peers.append({'party': party, 'address': address, 'service': service, 'port': port})
+    # Named SPU devices: this party listens on each of its devices' ports and dials the ports of the
+    # peers that share a device with it (no one else's firewall lets it in).
+    own = (p['party_info'][p['party']].get('spu_devices') or {}) if p['spu_devices'] else {}
+    for party, info in sorted(p['party_info'].items()):
+        for device, ports in sorted((info.get('spu_devices') or {}).items()):
+            if device not in own:
+                continue
+            if party == p['party']:
+                listen['spu.%s' % device] = int(ports['port'])
+            else:
+                peers.append({'party': party, 'address': str(info['address']), 'service': 'spu.%s' % device,
+                              'port': int(ports['port'])})
     result = check(p['party'], p['listen_host'], listen if p['listen'] else {}, peers, p['timeout'], p['busy_ok'])
     if result['failures']:
         module.fail_json(msg='; '.join(result['failures']), changed=False, **result)

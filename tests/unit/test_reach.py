@@ -63,3 +63,34 @@ def test_a_port_held_by_another_process_is_an_error_unless_busy_is_fine():
         assert r['failures'] == [] and r['listening']['rayfed']['state'] == 'busy'
     finally:
         holder.close()
+
+
+def test_a_device_port_waits_for_the_device_parties_only_and_ends_before_the_deadline():
+    """A named SPU device of bob and carol: alice neither listens on its port nor dials it; bob's
+    and carol's listeners end once the other has greeted them, long before the deadline."""
+    import time
+    ports = free_ports(5)
+    device = {'bob': ports[0], 'carol': ports[1]}
+    rayfed = dict(zip(('alice', 'bob', 'carol'), ports[2:]))
+    results = {}
+
+    def one(party):
+        listen = {'rayfed': rayfed[party]}
+        peers = [{'party': p, 'address': '127.0.0.1', 'service': 'rayfed', 'port': rayfed[p]}
+                 for p in rayfed if p != party]
+        if party in device:
+            listen['spu.psi'] = device[party]
+            peers += [{'party': p, 'address': '127.0.0.1', 'service': 'spu.psi', 'port': device[p]}
+                      for p in device if p != party]
+        results[party] = check(party, '127.0.0.1', listen, peers, 30)
+    started = time.time()
+    threads = [threading.Thread(target=one, args=(p,)) for p in rayfed]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert time.time() - started < 15
+    assert results['bob']['listening']['spu.psi']['reached_by'] == ['carol']
+    assert results['carol']['listening']['spu.psi']['reached_by'] == ['bob']
+    assert 'spu.psi' not in results['alice']['listening']
+    assert all(r['failures'] == [] for r in results.values()), results

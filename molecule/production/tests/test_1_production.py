@@ -4,6 +4,7 @@ job on every party, a dead peer stopping everyone, institutions that run their o
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 
@@ -11,7 +12,8 @@ import pytest
 import yaml
 
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
-from production_bed import HEADS, NODES, PRIVATE, TLS, VALUES, env, plaintext_answer, port  # noqa: E402
+from production_bed import (HEADS, NODES, PRIVATE, PSI_INPUT, PSI_OFFSET, TLS, env, party_args,  # noqa: E402
+                            plaintext_answer, port)
 from testbed import host, playbook, playbook_args, task_output  # noqa: E402
 
 JOB_PLAYBOOK = 'molecule/resources/production-job.yml'
@@ -58,11 +60,44 @@ def test_private_job_arguments_stay_with_their_party():
     for party, name in HEADS.items():
         h = host(name)
         spec = json.loads(h.check_output('sudo cat /var/tmp/sfdeploy-jobs/sfjob-%s/spec.json' % party))
-        assert spec['party_args'] == {party: {'values': VALUES[party], 'marker': PRIVATE[party]}}, spec['party_args']
+        assert spec['party_args'] == {party: party_args(party)}, spec['party_args']
         assert 'values' not in spec['args'], spec['args']
         for other in set(HEADS) - {party}:
             found = h.run('sudo grep -rl %s /var/tmp/sfdeploy-jobs/sfjob-%s' % (PRIVATE[other], party))
             assert found.rc == 1, '%s found in %s' % (PRIVATE[other], found.stdout)
+
+
+# examples/psi.py's inputs: bob's and carol's ids (u07-u11 in both), each written on its own head.
+PSI_IDS = {'bob': ['u%02d' % i for i in range(12)], 'carol': ['u%02d' % i for i in range(7, 16)] + ['c01']}
+PSI_COMMON = sorted(set(PSI_IDS['bob']) & set(PSI_IDS['carol']))
+
+
+def test_psi_runs_between_two_of_three_parties_on_files_only_they_hold():
+    """The named SPU device psi (bob, carol) runs SecretFlow's PSI; each input path is private to its
+    party (job_party_args); alice, outside the device, runs the same job to the same answer."""
+    assert len(PSI_COMMON) == 5
+    for party, path in PSI_INPUT.items():
+        rows = 'id,amount\n' + ''.join('%s,%d\n' % (u, i) for i, u in enumerate(PSI_IDS[party]))
+        host(HEADS[party]).check_output('sudo mkdir -p %s && printf %%s %s | sudo tee %s >/dev/null'
+                                        % (os.path.dirname(path), shlex.quote(rows), path))
+    expected = {'device': 'psi', 'parties': ['bob', 'carol'], 'intersection': len(PSI_COMMON),
+                'rows': {'bob': len(PSI_IDS['bob']), 'carol': len(PSI_IDS['carol'])}}
+    proc = run_job('-e', 'job_src=examples/psi.py', '-e', 'job_name=psi',
+                   '-e', json.dumps({'job_expected_result': expected}))
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    for party, name in HEADS.items():
+        result = json.loads(host(name).file('/var/tmp/sfdeploy-jobs/psi-%s/result.json' % party).content_string)
+        assert result['ok'] and result['result'] == expected, (party, result)
+    # Each party's intersection is next to its input, on its own head; alice's head has none of it.
+    for party, path in PSI_INPUT.items():
+        lines = host(HEADS[party]).check_output('sudo cat %s.psi.csv' % path).splitlines()
+        assert sorted(line.split(',')[0].strip('"') for line in lines[1:]) == PSI_COMMON, (party, lines)
+        assert not host(HEADS['alice']).file(path).exists
+    # Only the device's parties ran an SPU runtime for it: alice's front served the default SPU only.
+    conf = host(HEADS['alice']).check_output('sudo cat /var/tmp/sfdeploy-jobs/psi-alice/spu-tls-front.conf')
+    assert '[spu]' in conf and '[spu.psi]' not in conf, conf
+    conf = host(HEADS['bob']).check_output('sudo cat /var/tmp/sfdeploy-jobs/psi-bob/spu-tls-front.conf')
+    assert 'accept = 0.0.0.0:%d' % port(HEADS['bob'], PSI_OFFSET) in conf.split('[spu.psi]')[1], conf
 
 
 def test_a_dead_party_fails_the_job_naming_it_and_stops_the_others():

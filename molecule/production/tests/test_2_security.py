@@ -11,7 +11,8 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
-from production_bed import HEADS, MACHINE_OF, MACHINES, NODES, PRIVATE, TLS, port, ray_targets, silo_targets  # noqa: E402
+from production_bed import (HEADS, MACHINE_OF, MACHINES, NODES, PRIVATE, PSI_OFFSET, TLS, port, ray_targets,  # noqa: E402
+                            silo_port, silo_targets)
 from testbed import ROOT, changed_counts, host, knock, playbook, playbook_args, status  # noqa: E402
 
 SILO_PORTS = [20008, 20009]  # alice's
@@ -41,6 +42,22 @@ def test_no_party_reaches_another_partys_ray_ports():
     assert set(knock('prod-alice-1', silo_targets(['bob', 'carol'])).values()) == {'refused'}
     assert knock('prod-alice-2', ['10.211.2.11:20000']) == {'10.211.2.11:20000': 'open'}
     assert knock('prod-carol-2', ['10.211.2.21:21000']) == {'10.211.2.21:21000': 'open'}
+
+
+def test_a_named_spu_device_port_lets_in_its_own_parties_only():
+    """The device psi is bob's and carol's (molecule.yml): alice, a party of the federation whose
+    heads may dial the default SPU port, is dropped on the device's ports; each of them lets in
+    exactly the other party's head (bob and carol share an address)."""
+    psi = ['10.211.2.21:%d' % port(HEADS[p], PSI_OFFSET) for p in ('bob', 'carol')]
+    assert set(knock('prod-alice-1', psi).values()) == {'dropped'}
+    assert set(knock('prod-mallory', psi).values()) == {'dropped'}
+    # The control: alice reaches the default SPU port of the same head (nothing listens between jobs).
+    assert set(knock('prod-alice-1', ['10.211.2.21:%d' % silo_port('bob', 'spu')]).values()) == {'refused'}
+    for party in ('bob', 'carol'):
+        table = 'sfdeploy_%s' % HEADS[party].replace('-', '_')
+        listed = host(HEADS[party]).check_output('sudo nft list set inet %s spu_psi_v4' % table)
+        assert re.search(r'elements = \{ 10\.211\.2\.21 \}', listed), listed
+    assert host(HEADS['alice']).run('sudo nft list set inet sfdeploy_prod_alice_1 spu_psi_v4').rc != 0
 
 
 def test_a_party_whose_firewall_rules_are_gone_is_unhealthy_and_its_unit_restores_them():
