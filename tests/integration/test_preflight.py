@@ -23,7 +23,7 @@ CASES = {
         bob: {hosts: {b1: {}}}""", 'party alice: federation_head is true on 2 hosts (a1, a2)'),
     'a port out of range': ("""
         alice: {hosts: {a1: {federation_ports: {rayfed: 70000}}}}""",
-        'a1 (party alice): federation_rayfed_port must be between 1 and 65535, got 70000'),
+        'a1 (party alice): federation_ports.rayfed must be between 1 and 65535, got 70000'),
     'a host in two party groups': ("""
         alice: {hosts: {a1: {}}}
         bob: {hosts: {a1: {}}}""", 'a1: federation_party is ambiguous, the host is in the groups alice, bob'),
@@ -38,10 +38,26 @@ CASES = {
         'a1: secretflow_packages entries must be pinned with == : secretflow'),
     'a port that is not a number': ("""
         alice: {hosts: {a1: {federation_ports: {rayfed: twenty}}}}""",
-        "a1 (party alice): federation_rayfed_port must be an integer port, got 'twenty'"),
+        "a1 (party alice): federation_ports.rayfed must be an integer port, got 'twenty'"),
     'an unknown port name': ("""
         alice: {hosts: {a1: {federation_ports: {rayfeed: 30500}}}}""",
-        "a1 (party alice): unknown port name 'rayfeed'"),
+        "a1 (party alice): federation_ports: unknown port name 'rayfeed'"),
+    'an SPU device naming an unknown party': ('''
+        alice: {hosts: {a1: {federation_spu_devices: &devices {psi: {parties: [alice, dave]}}}}}
+        bob: {hosts: {b1: {federation_spu_devices: *devices}}}''',
+        'federation_spu_devices.psi: dave is not a party of this federation (parties: alice, bob)'),
+    'two SPU devices on one port': ('''
+        alice: {hosts: {a1: {federation_spu_devices: &devices {one: {parties: [alice, bob]}, two: {parties: [alice, bob]}},
+                             federation_ports: {spu.two: 30020}}}}
+        bob: {hosts: {b1: {federation_spu_devices: *devices}}}''',
+        'a1 (party alice) spu.one 30020 and a1 (party alice) spu.two 30020 overlap'),
+    'an SPU protocol that does not fit the device': ('''
+        alice: {hosts: {a1: {federation_spu_devices: &devices {tri: {parties: [alice, bob], protocol: ABY3}}}}}
+        bob: {hosts: {b1: {federation_spu_devices: *devices}}}''',
+        'federation_spu_devices.tri: protocol ABY3 runs between 3 parties, but the device has 2 (alice, bob)'),
+    'hosts that disagree on the SPU devices': ('''
+        alice: {hosts: {a1: {federation_spu_devices: {psi: {parties: [alice, bob]}}}}}
+        bob: {hosts: {b1: {}}}''', 'federation_spu_devices differs between a1 and b1'),
     'RayFed and SPU on one port': ("""
         alice: {hosts: {a1: {federation_ports: {spu: 30008}}}}""",
         'port collision on loopback: a1 (party alice) rayfed 30008 and a1 (party alice) spu 30008 overlap'),
