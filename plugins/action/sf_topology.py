@@ -91,9 +91,9 @@ class ActionModule(ActionBase):
                 'or its party must come from federation_file.' % ', '.join(absent))
         if not records:
             raise AnsibleActionFail('no host of this run is in the federation group %s' % group)
-        devices = self._spu_devices(records)
         try:
-            topology = build_topology(records, mode, external, devices)
+            topology = build_topology(records, mode, external, self._agreed(records, 'spu_devices'),
+                                      self._agreed(records, 'heu_devices'))
         except TopologyError as exc:
             result['failed'] = True
             result['errors'] = exc.errors
@@ -108,16 +108,16 @@ class ActionModule(ActionBase):
         return result
 
     @staticmethod
-    def _spu_devices(records):
-        """The named SPU devices: a federation-wide agreement, so every host must say the same."""
+    def _agreed(records, key):
+        """A federation-wide agreement (the named devices): every host must say the same."""
         first = records[0]
         for record in records[1:]:
-            if record.get('spu_devices') != first.get('spu_devices'):
+            if record.get(key) != first.get(key):
                 raise AnsibleActionFail(
-                    'federation_spu_devices differs between %s and %s; the devices are one agreement of the '
-                    'whole federation: set them once, for the federation group (nothing was changed)'
-                    % (first['host'], record['host']))
-        return first.get('spu_devices') or {}
+                    'federation_%s differs between %s and %s; the devices are one agreement of the whole '
+                    'federation: set them once, for the federation group (nothing was changed)'
+                    % (key, first['host'], record['host']))
+        return first.get(key) or {}
 
     def _load_federation_file(self, path):
         if not path:

@@ -151,6 +151,16 @@ def spu_link_desc(options, device_options=None):
     return options or None
 
 
+def heu_config(device):
+    """sf.HEU's config for one of the topology's named HEU devices (``heu_devices``)."""
+    return {
+        'sk_keeper': {'party': device['sk_keeper']},
+        'evaluators': [{'party': p} for p in device['evaluators']],
+        'mode': 'PHEU',
+        'he_parameters': {'schema': device['schema'], 'key_pair': {'generate': {'bit_size': device['key_size']}}},
+    }
+
+
 def cluster_config(topology, self_party):
     """RayFed cluster_config for production: every party's address, our own listen address."""
     if self_party not in topology['party_info']:

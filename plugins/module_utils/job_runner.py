@@ -28,23 +28,23 @@ import traceback
 from collections.abc import Mapping
 
 
-class SPUDevices(Mapping):
-    """ctx.spus: the named SPU devices, each built (sf.SPU) when the script first reads it, so a job
+class Devices(Mapping):
+    """ctx.spus and ctx.heus: the named devices, each built when the script first reads it, so a job
     pays only for the devices it uses. Every party runs the same script, so every party builds the
     same devices in the same order, as RayFed requires."""
 
-    def __init__(self, sf, specs):
-        self._sf = sf
+    def __init__(self, kind, build, specs):
+        self._kind = kind
+        self._build = build
         self._specs = specs
         self._built = {}
 
     def __getitem__(self, name):
         if name not in self._specs:
-            raise KeyError('no SPU device %r; the federation defines %s (federation_spu_devices)'
-                           % (name, ', '.join(sorted(self._specs)) or 'none'))
+            raise KeyError('no %s device %r; the federation defines %s (federation_%s_devices)'
+                           % (self._kind, name, ', '.join(sorted(self._specs)) or 'none', self._kind.lower()))
         if name not in self._built:
-            spec = self._specs[name]
-            self._built[name] = self._sf.SPU(spec['cluster_def'], link_desc=spec.get('link_desc') or None)
+            self._built[name] = self._build(self._specs[name])
         return self._built[name]
 
     def __iter__(self):
@@ -52,6 +52,13 @@ class SPUDevices(Mapping):
 
     def __len__(self):
         return len(self._specs)
+
+
+def _build_heu(sf):
+    def build(device):
+        from spu import spu_pb2
+        return sf.HEU(device['config'], spu_pb2.FieldType.Value(device['field']))
+    return build
 
 
 class JobContext(object):
@@ -68,8 +75,10 @@ class JobContext(object):
         self.party_args = spec.get('party_args') or {}
         self.pyu = pyu
         self.spu = spu
-        # The named SPU devices (federation_spu_devices), name -> SPU, built when first read.
-        self.spus = SPUDevices(sf, spec.get('spus') or {})
+        # The named devices (federation_spu_devices, federation_heu_devices), built when first read.
+        self.spus = Devices('SPU', lambda d: sf.SPU(d['cluster_def'], link_desc=d.get('link_desc') or None),
+                            spec.get('spus') or {})
+        self.heus = Devices('HEU', _build_heu(sf), spec.get('heus') or {})
         self.workdir = os.getcwd()
 
 

@@ -50,6 +50,10 @@ SPU_LINK_OPTIONS = (
     'connect_retry_times', 'connect_retry_interval_ms', 'recv_timeout_ms', 'http_max_payload_size',
     'http_timeout_ms', 'throttle_window_size', 'brpc_channel_protocol', 'brpc_channel_connection_type',
 )
+# Named HEU devices (heu_devices): homomorphic encryption between parties over RayFed (no port
+# of their own). A key holder, the evaluators, and the scheme with its key size.
+HEU_SCHEMAS = ('paillier', 'zpaillier', 'fpaillier', 'ou', 'ipcl', 'elgamal', 'dgk', 'dj', 'icpaillier')
+HEU_DEVICE_KEYS = ('sk_keeper', 'evaluators', 'schema', 'key_size', 'field')
 # Ray worker processes take ports from [min, max]; the range sits at the end of the block.
 WORKER_RANGE_OFFSETS = (100, 999)
 DEFAULT_PORT_BASE = 20000
@@ -149,7 +153,7 @@ def public_party_info(topology, parties=None):
     return out
 
 
-def build_topology(hosts, mode, external_parties=None, spu_devices=None):
+def build_topology(hosts, mode, external_parties=None, spu_devices=None, heu_devices=None):
     """Validate the inventory and return the deployment's layout.
 
     ``hosts`` is a list, in inventory order, of dicts with keys:
@@ -166,6 +170,8 @@ def build_topology(hosts, mode, external_parties=None, spu_devices=None):
     ``spu_devices``: named SPU devices besides the default one over every party,
     {name: {parties: [...], protocol, field, link_desc}} (``federation_spu_devices``); each gets
     its own port on its parties' heads, open to exactly its parties.
+    ``heu_devices``: named HEU devices, {name: {sk_keeper, evaluators, schema, key_size, field}}
+    (``federation_heu_devices``), checked against the parties.
 
     Raises TopologyError listing every problem; nothing is partially returned. Problems that do
     not stop a deployment but that a user must know are returned in ``warnings``.
@@ -179,7 +185,9 @@ def build_topology(hosts, mode, external_parties=None, spu_devices=None):
                              'cluster spans every host in simulation, so every host must be in the run)'])
 
     parties, members = _check(_parties(hosts))
-    devices = _check(_spu_devices(spu_devices, parties + sorted(set(external_parties or {}) - set(parties))))
+    every_party = parties + sorted(set(external_parties or {}) - set(parties))
+    devices = _check(_spu_devices(spu_devices, every_party))
+    heus = _check(_heu_devices(heu_devices, every_party))
     party_heads = _check(_heads(parties, members))
     _check(_addresses(parties, members, len(hosts)))
     machines = _machines([h for p in parties for h in members[p]])
@@ -210,6 +218,7 @@ def build_topology(hosts, mode, external_parties=None, spu_devices=None):
     return {
         'mode': mode,
         'spu_devices': devices,
+        'heu_devices': heus,
         'parties': parties + sorted(peers),
         'local_parties': parties,
         'party_heads': party_heads,
@@ -321,6 +330,58 @@ def _spu_devices(devices, parties):
                           % (where, ', '.join(map(str, bad)), ', '.join(SPU_LINK_OPTIONS)))
         out[str(name)] = {'parties': list(members), 'protocol': protocol, 'field': field,
                           'link_desc': dict(link_desc)}
+    return out, errors
+
+
+def _heu_devices(devices, parties):
+    """The named HEU devices, checked: {name: {sk_keeper, evaluators, schema, key_size, field}}."""
+    if devices in (None, '', {}):
+        return {}, []
+    if not isinstance(devices, dict):
+        return {}, ['federation_heu_devices must map device names to {sk_keeper, evaluators, schema, key_size, '
+                    'field}, got %s' % type(devices).__name__]
+    errors = []
+    out = {}
+    for name, device in sorted(devices.items(), key=lambda item: str(item[0])):
+        where = 'federation_heu_devices.%s' % name
+        if not PARTY_NAME_RE.match(str(name)):
+            errors.append('%s: not a valid device name (a letter, then letters, digits or _)' % where)
+            continue
+        if not isinstance(device, dict):
+            errors.append('%s: must be a mapping with sk_keeper and evaluators (and schema, key_size, field)' % where)
+            continue
+        unknown = sorted(set(device) - set(HEU_DEVICE_KEYS))
+        if unknown:
+            errors.append('%s: unknown key(s) %s; a device takes %s' % (where, ', '.join(map(str, unknown)),
+                                                                       ', '.join(HEU_DEVICE_KEYS)))
+        keeper = device.get('sk_keeper')
+        evaluators = device.get('evaluators')
+        if not isinstance(keeper, str) or not keeper:
+            errors.append('%s: sk_keeper must name the party that holds the secret key' % where)
+            continue
+        if not isinstance(evaluators, list) or not evaluators or not all(isinstance(e, str) for e in evaluators):
+            errors.append('%s: evaluators must be a non-empty list of party names' % where)
+            continue
+        strangers = [p for p in [keeper] + evaluators if p not in parties]
+        if strangers:
+            errors.append('%s: %s %s not a party of this federation (parties: %s)'
+                          % (where, ', '.join(strangers), 'is' if len(strangers) == 1 else 'are', ', '.join(parties)))
+        if keeper in evaluators:
+            errors.append('%s: %s is both sk_keeper and an evaluator' % (where, keeper))
+        if len(set(evaluators)) != len(evaluators):
+            errors.append('%s: evaluators lists a party twice: %s' % (where, ', '.join(evaluators)))
+        schema = str(device.get('schema', 'paillier'))
+        if schema not in HEU_SCHEMAS:
+            errors.append('%s: schema %s is not one of HEU\'s (%s)' % (where, schema, ', '.join(HEU_SCHEMAS)))
+        key_size = device.get('key_size', 2048)
+        if isinstance(key_size, bool) or not isinstance(key_size, int) or not 256 <= key_size <= 16384:
+            errors.append('%s: key_size must be an integer number of bits from 256 to 16384, got %r' % (where, key_size))
+        field = str(device.get('field', 'FM128'))
+        if field not in SPU_FIELDS:
+            errors.append('%s: field %s is not one of %s (the SPU field whose scale the device shares)'
+                          % (where, field, ', '.join(SPU_FIELDS)))
+        out[str(name)] = {'sk_keeper': keeper, 'evaluators': list(evaluators), 'schema': schema,
+                          'key_size': key_size, 'field': field}
     return out, errors
 
 

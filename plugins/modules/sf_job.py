@@ -24,7 +24,8 @@ description:
   - The user's script defines C(main(ctx)) and returns a JSON-serialisable value. C(ctx) has
     C(sf), C(mode), C(parties), C(self_party), C(args), C(party_args), C(pyu) (party -> PYU),
     C(spu) (the SPU device over every party, or None), C(spus) (the topology's named SPU devices,
-    name -> SPU, each built when the script first reads it) and C(workdir). Functions of the
+    name -> SPU, each built when the script first reads it), C(heus) (the named HEU devices, the
+    same way) and C(workdir). Functions of the
     script are pickled by value, so Ray workers need not import it.
   - Named SPU devices (C(federation_spu_devices)) come from the topology with their parties,
     protocol, field and link options; their ports are the topology's, behind the same TLS front
@@ -345,6 +346,9 @@ def build_spec(p, script_path, check_mode=False):
                                                       tls_by_party, front, device=name),
             'link_desc': job_config.spu_link_desc(p['spu_link_desc'], device['link_desc']),
         }
+    # Named HEU devices: their config and the SPU field whose scale they share (FM64...).
+    spec['heus'] = dict((name, {'config': job_config.heu_config(device), 'field': device['field']})
+                        for name, device in sorted((topology.get('heu_devices') or {}).items()))
     if front:
         spec['tls_front'] = job_config.spu_tls_front(topology, self_party, p['tls_config'],
                                                      _stunnel(self_party, check_mode), default_device=p['spu'])

@@ -84,3 +84,13 @@ def test_named_spu_devices_reach_every_driver_with_their_own_ports_behind_the_fr
     assert specs['bob']['tls_front']['services'][1] == {'name': 'spu.psi', 'accept': '0.0.0.0:20020',
                                                         'connect': '127.0.0.1:20021'}
     assert specs['bob']['spus']['psi']['cluster_def']['nodes'][0]['listen_address'] == '127.0.0.1:20021'
+
+
+def test_a_named_heu_device_reaches_the_job_as_secretflow_config():
+    topology = build_topology([dict(host='a1', party='alice', address='10.0.0.1'),
+                               dict(host='b1', party='bob', address='10.0.0.2')], 'simulation',
+                              heu_devices={'heu': {'sk_keeper': 'alice', 'evaluators': ['bob'], 'key_size': 1024}})
+    spec = sf_job.build_spec(_params(mode='simulation', topology=topology, tls_config=None), '/job.py')
+    assert spec['heus'] == {'heu': {'field': 'FM128', 'config': {
+        'sk_keeper': {'party': 'alice'}, 'evaluators': [{'party': 'bob'}], 'mode': 'PHEU',
+        'he_parameters': {'schema': 'paillier', 'key_pair': {'generate': {'bit_size': 1024}}}}}}

@@ -313,3 +313,26 @@ def test_a_device_with_a_federation_file_peer_takes_its_port_from_the_file():
     assert t['party_info']['bob']['spu_devices'] == {'psi': {'port': 20020}}
     with pytest.raises(TopologyError, match='party bob: has no port for the SPU device psi'):
         build_topology([THREE[0]], 'production', dict(bob=dict(peers['bob'], spu_devices={})), spu_devices=PSI)
+
+
+def test_a_named_heu_device_is_checked_and_kept_with_its_defaults():
+    t = build_topology(THREE, 'production', heu_devices={'heu': {'sk_keeper': 'alice', 'evaluators': ['bob']}})
+    assert t['heu_devices'] == {'heu': {'sk_keeper': 'alice', 'evaluators': ['bob'], 'schema': 'paillier',
+                                        'key_size': 2048, 'field': 'FM128'}}
+    # No port of its own: HEU talks over RayFed.
+    assert t['nodes']['a1']['ports'] == build_topology(THREE, 'production')['nodes']['a1']['ports']
+
+
+@pytest.mark.parametrize('devices,expected', [
+    ({'heu': {'sk_keeper': 'dave', 'evaluators': ['bob']}}, 'federation_heu_devices.heu: dave is not a party'),
+    ({'heu': {'sk_keeper': 'alice', 'evaluators': ['alice', 'bob']}}, 'alice is both sk_keeper and an evaluator'),
+    ({'heu': {'sk_keeper': 'alice', 'evaluators': []}}, 'evaluators must be a non-empty list of party names'),
+    ({'heu': {'sk_keeper': 'alice', 'evaluators': ['bob'], 'schema': 'rsa'}}, "schema rsa is not one of HEU's"),
+    ({'heu': {'sk_keeper': 'alice', 'evaluators': ['bob'], 'key_size': 'big'}}, 'key_size must be an integer'),
+    ({'heu': {'evaluators': ['bob']}}, 'sk_keeper must name the party that holds the secret key'),
+    ({'heu': {'sk_keeper': 'alice', 'evaluators': ['bob'], 'keysize': 1}}, 'unknown key(s) keysize'),
+])
+def test_bad_heu_devices_are_refused_naming_the_device_and_field(devices, expected):
+    with pytest.raises(TopologyError) as err:
+        build_topology(THREE, 'production', heu_devices=devices)
+    assert any(expected in e for e in err.value.errors), err.value.errors

@@ -70,3 +70,13 @@ def test_psi_on_a_named_spu_device_over_files_on_each_party_host():
     for party, (name, path) in PSI_INPUT.items():
         lines = host(name).check_output('cat %s.psi.csv' % path).splitlines()
         assert sorted(line.split(',')[0].strip('"') for line in lines[1:]) == common, (party, lines)
+
+
+def test_a_named_heu_device_sums_under_the_key_holder_key():
+    """examples/heu_sum.py: bob (evaluator) adds alice's encrypted numbers to his own; alice decrypts."""
+    expected = {'device': 'heu', 'sk_keeper': 'alice', 'evaluator': 'bob', 'sum': [11.5, 22.0, 33.25]}
+    proc = playbook('playbooks/simulate.yml', '--tags', 'job', '-e', 'job_src=examples/heu_sum.py', '-e', 'job_name=heu',
+                    '-e', json.dumps({'job_expected_result': expected}))
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    result = json.loads(host('sim-alice').file('/var/tmp/sfdeploy-jobs/heu/result.json').content_string)
+    assert result['ok'] and result['result'] == expected, result
