@@ -80,3 +80,16 @@ def test_a_named_heu_device_sums_under_the_key_holder_key():
     assert proc.returncode == 0, proc.stdout[-4000:]
     result = json.loads(host('sim-alice').file('/var/tmp/sfdeploy-jobs/heu/result.json').content_string)
     assert result['ok'] and result['result'] == expected, result
+
+
+def test_a_vertical_model_trains_in_spu_on_columns_split_between_the_parties():
+    """examples/vertical_lr.py on the named SPU device psi (alice: two features and the label; bob:
+    three features): SS-SGD logistic regression, scored by the label holder."""
+    proc = playbook('playbooks/simulate.yml', '--tags', 'job', '-e', 'job_src=examples/vertical_lr.py',
+                    '-e', 'job_name=vlr', '-e', json.dumps({'job_expected_result': None, 'job_args': {'lr_spu': 'psi'}}))
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    result = json.loads(host('sim-alice').file('/var/tmp/sfdeploy-jobs/vlr/result.json').content_string)
+    assert result['ok'], result
+    assert result['result']['features'] == {'alice': 2, 'bob': 3} and result['result']['rows'] == 200, result
+    # A model that learned nothing scores about 0.5 on this data.
+    assert result['result']['accuracy'] >= 0.9, result
