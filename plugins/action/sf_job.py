@@ -1,17 +1,26 @@
 # -*- coding: utf-8 -*-
 # Copyright: sfdeploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Controller side of sf_job: read the job script named by ``src`` and hand it over.
+"""Controller side of sf_job: read the job script named by ``src`` and hand it over, and watch
+a production job's parties (``state=watched``).
 
 The script travels as module content, so users keep jobs next to their playbooks and
 never copy them to each head by hand.
+
+``state=watched`` runs on every party head at once (one task): each head's action collects its
+own job in rounds of ``wait`` seconds and, between rounds, tells the other heads' actions through
+files in ``watch_dir`` (a directory on the controller) whether its job still runs, finished or
+failed. A head whose peer failed (or became unreachable) stops its own job at once. One task
+header and one result per head, however long the job runs.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import time
 
-from ansible.errors import AnsibleActionFail
+from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
@@ -30,9 +39,47 @@ class ActionModule(ActionBase):
             path = self._find_script(src)
             with open(path, 'rb') as f:
                 args['content'] = to_text(f.read(), errors='surrogate_or_strict')
+        if args.get('state') == 'watched':
+            result.update(self._watch(args, task_vars))
+            return result
+        args.pop('watch_dir', None)
         result.update(self._execute_module(module_name='sfdeploy.secretflow.sf_job', module_args=args,
                                            task_vars=task_vars))
         return result
+
+    def _watch(self, args, task_vars):
+        watch_dir = args.pop('watch_dir', None)
+        party = args.get('self_party')
+        if not watch_dir or not party:
+            raise AnsibleActionFail('sf_job: state=watched needs watch_dir and self_party')
+        collect = dict(args, state='finished')
+        collect.setdefault('wait', 10)
+        while True:
+            try:
+                res = self._execute_module(module_name='sfdeploy.secretflow.sf_job', module_args=collect,
+                                           task_vars=task_vars)
+            except AnsibleConnectionFailure as exc:
+                _tell(watch_dir, party, 'failed', 'unreachable: %s' % exc)
+                raise
+            if res.get('unreachable'):
+                _tell(watch_dir, party, 'failed', 'unreachable: %s' % res.get('msg', ''))
+                return res
+            if res.get('failed') or res.get('error'):
+                _tell(watch_dir, party, 'failed', res.get('error') or res.get('msg'))
+                return res
+            if res.get('finished'):
+                _tell(watch_dir, party, 'finished')
+                return res
+            _tell(watch_dir, party, 'running', res.get('phase'))
+            failed = _failed_peers(watch_dir, party)
+            if failed:
+                stop = dict(args, state='stopped')
+                for key in ('wait', 'timeout'):
+                    stop.pop(key, None)
+                self._execute_module(module_name='sfdeploy.secretflow.sf_job', module_args=stop,
+                                     task_vars=task_vars)
+                res.update(finished=True, stopped_after_failure_of=failed, changed=True)
+                return res
 
     def _find_script(self, src):
         """src as given, else among the role's/playbook's files, else inside this collection
@@ -46,6 +93,29 @@ class ActionModule(ActionBase):
             if os.path.isfile(bundled):
                 return bundled
             raise AnsibleActionFail('sf_job: cannot find the job script %s on the controller: %s' % (src, exc))
+
+
+def _tell(watch_dir, party, state, detail=None):
+    """Record this party's job state for the other heads' watches (atomic replace)."""
+    path = os.path.join(watch_dir, '%s.json' % party)
+    with open(path + '.tmp', 'w') as f:
+        json.dump({'state': state, 'detail': detail, 'at': time.time()}, f)
+    os.replace(path + '.tmp', path)
+
+
+def _failed_peers(watch_dir, party):
+    failed = []
+    for name in sorted(os.listdir(watch_dir)):
+        if not name.endswith('.json') or name == '%s.json' % party:
+            continue
+        try:
+            with open(os.path.join(watch_dir, name)) as f:
+                state = json.load(f)
+        except (IOError, OSError, ValueError):
+            continue
+        if state.get('state') == 'failed':
+            failed.append(name[:-len('.json')])
+    return failed
 
 
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

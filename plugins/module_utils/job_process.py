@@ -111,6 +111,10 @@ class JobDir(object):
     def running(self):
         return pid_alive(self.pid())
 
+    def status_phase(self):
+        """The phase the runner last recorded in status.json (starting, initialized), or None."""
+        return (_read_json(self.status) or {}).get('phase')
+
     def launch(self, python, runner_source, spec, env=None, start_at=None):
         """Write the job's files and start its driver detached. Returns the start time: the driver
         waits until ``start_at`` (see planned_start) before it does anything, so that parties

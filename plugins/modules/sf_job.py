@@ -42,11 +42,20 @@ options:
       - C(run) starts the job and waits for its result.
       - C(started) starts the job detached and returns at once (with the start time).
       - C(finished) waits for a job started earlier under the same I(name) and returns its
-        result (see I(wait)).
+        result (see I(wait)); while the job still runs, C(phase) says what its driver last reported.
+      - C(watched) (production, on every party head in one task) collects the job in rounds of I(wait)
+        seconds until it ends, and shares each head's state with the others through I(watch_dir) on the
+        controller (the action plugin does this); a head whose peer failed or became unreachable stops its
+        own job at once and returns C(stopped_after_failure_of). One result per head, however long the job.
       - C(stopped) ends a running job of that I(name), if any.
     type: str
-    choices: [run, started, finished, stopped]
+    choices: [run, started, finished, watched, stopped]
     default: run
+  watch_dir:
+    description:
+      - With I(state=watched), a directory on the controller, the same for every head of the task (see
+        C(ansible.builtin.tempfile)); the heads' watches leave one small state file each there.
+    type: path
   mode:
     description: Deployment mode; decides how C(sf.init) is called.
     type: str
@@ -199,6 +208,15 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+phase:
+  description: While the job still runs, what its driver last reported (C(starting), C(initialized)).
+  returned: when a collected job is still running
+  type: str
+stopped_after_failure_of:
+  description: With I(state=watched), the parties whose failure made this head stop its own job.
+  returned: when another party failed first
+  type: list
+  elements: str
 rc:
   description: 0 when the job succeeded.
   returned: when a job ran or was collected
@@ -277,7 +295,8 @@ STUNNEL_NAMES = ('stunnel4', 'stunnel')
 
 def argument_spec():
     return dict(
-        state=dict(type='str', default='run', choices=['run', 'started', 'finished', 'stopped']),
+        state=dict(type='str', default='run', choices=['run', 'started', 'finished', 'watched', 'stopped']),
+        watch_dir=dict(type='path'),
         mode=dict(type='str', required=True, choices=['simulation', 'production']),
         topology=dict(type='dict'),
         self_party=dict(type='str'),
@@ -407,6 +426,8 @@ def _collect(job, started, timeout, wait=0):
     if reason == 'still running':
         fatal = fatal_error(job.log)
         if not fatal:
+            # What the driver last said it was doing (starting, initialized).
+            out['phase'] = (job.status_phase() or 'starting')
             return out, None
         # It would only hang until its timeout: end it now.
         job.stop()
@@ -447,7 +468,7 @@ def main():
             job.stop()
         module.exit_json(**dict(base, changed=running))
 
-    if p['state'] == 'finished':
+    if p['state'] in ('finished', 'watched'):  # watched: the action plugin's rounds (one here)
         started = os.path.getmtime(job.pidfile) if os.path.exists(job.pidfile) else None
         if module.check_mode:
             module.exit_json(msg='check mode: would collect the job', **base)
