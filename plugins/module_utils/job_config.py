@@ -17,9 +17,21 @@ TLS_KEYS = ('cert', 'key', 'ca_cert')
 # The Ray resource a party head carries (the ray role sets it); what listens for peers runs there.
 HEAD_RESOURCE = 'sfdeploy_head_%s'
 HEAD_RESOURCE_AMOUNT = 0.001
+# What the tools the job drives write in its log, by version: the job reads these lines.
 # While sf.init waits for its peers (production), RayFed (0.2, the ping barrier of fed.init) logs
 # the parties that have not answered yet: "Try ping ['carol'] at 3 attemp, up to 3600 attemps."
 RAYFED_WAITING_FOR_PEERS = r"Try ping \[([^\]]*)\] at"
+# Errors after which a production job can only hang until its timeout (RayFed keeps the sender
+# waiting): the refusal of a class outside the deserialization allowlist (SecretFlow 1.x).
+FATAL_LOG_PATTERNS = (
+    (re.compile(r"UnpicklingError: global '([^']+)' is forbidden"),
+     "a peer sent an object of class %s, which is outside the deserialization allowlist (job_allowed_list); "
+     "it was refused"),
+)
+# stunnel (5.x, at debug = info) logs this once a service's port is bound; "Configuration
+# successful" comes before the bind, which can still fail (the port in use).
+STUNNEL_BOUND = ') bound to '
+
 
 
 class JobConfigError(ValueError):
@@ -134,6 +146,7 @@ def spu_tls_front(topology, self_party, tls_config, stunnel, default_device=True
                          'connect': _endpoint('127.0.0.1', local_port)})
     return {
         'stunnel': stunnel,
+        'ready': STUNNEL_BOUND,
         'services': services,
         'cert': tls_config['cert'],
         'key': tls_config['key'],

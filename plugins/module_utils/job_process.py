@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import time
+
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.job_config import FATAL_LOG_PATTERNS
 
 STOP_GRACE_SECONDS = 10
 # A start time agreed among parties (start_at) is honoured only this far ahead: clocks of hosts
@@ -55,19 +56,10 @@ def log_tail(path, lines=40, max_bytes=65536):
     return _read_end(path, max_bytes).splitlines()[-lines:]
 
 
-# Errors after which a production job can only hang until its timeout (RayFed keeps the
-# sender waiting): the refusal of a class outside the deserialization allowlist.
-FATAL_PATTERNS = (
-    (re.compile(r"UnpicklingError: global '([^']+)' is forbidden"),
-     "a peer sent an object of class %s, which is outside the deserialization allowlist (job_allowed_list); "
-     "it was refused"),
-)
-
-
 def fatal_error(path, max_bytes=1 << 20):
     """The first fatal error in the job's log, as a sentence, or None."""
     data = _read_end(path, max_bytes)
-    for pattern, sentence in FATAL_PATTERNS:
+    for pattern, sentence in FATAL_LOG_PATTERNS:
         match = pattern.search(data)
         if match:
             return sentence % match.group(1)

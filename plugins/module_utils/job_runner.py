@@ -209,9 +209,6 @@ sslVersionMin = TLSv1.2
 socket = l:TCP_NODELAY=1
 socket = r:TCP_NODELAY=1
 """
-# Logged (at info) once the port is bound; "Configuration successful" comes before the bind,
-# which can still fail (the port in use).
-TLS_FRONT_READY = ') bound to '
 TLS_FRONT_START_SECONDS = 20
 
 
@@ -237,7 +234,8 @@ def start_tls_front(front, directory):
     while time.time() < deadline:
         with open(log) as f:
             text = f.read()
-        if text.count(TLS_FRONT_READY) >= len(front['services']):
+        # stunnel's line for a bound port (job_config.STUNNEL_BOUND), once per service.
+        if text.count(front['ready']) >= len(front['services']):
             return proc
         if proc.poll() is not None:
             break

@@ -15,6 +15,8 @@ description:
   - Reads the C(__federation_record) fact that the C(sfdeploy.secretflow.federation) role sets on
     every host, finds each host's party (its child group of I(group)), picks each party's head,
     assigns every port from the host's port block, and checks the whole layout.
+  - The records' C(spu_devices) and C(heu_devices) (C(federation_spu_devices), C(federation_heu_devices))
+    are one agreement of the whole federation; hosts that say different things are refused.
   - Fails listing every problem, each naming the host or party and the field.
   - Normally used through the C(sfdeploy.secretflow.federation) role, not directly.
 author:
@@ -32,7 +34,7 @@ options:
   federation_file:
     description:
       - Production only. Controller path of a federation file (C(parties - {name - {address, rayfed_port,
-        spu_port, ca_cert}})) with the parties this run does not manage. Entries of parties this run manages
+        spu_port, spu_devices, ca_cert}})) with the parties this run does not manage. Entries of parties this run manages
         must agree with the inventory; every (address, port) must be distinct.
     type: str
   partial:
@@ -78,7 +80,18 @@ topology:
       description: Head of the single Ray cluster in simulation mode (the first party's head).
       type: str
     party_info:
-      description: Party -> head, address, listen_host, rayfed_port, spu_port, nodes.
+      description:
+        - Party -> head, address, listen_host, rayfed_port, spu_port, spu_local_port, nodes, and spu_devices
+          (the named SPU devices the party is in, name -> port, local_port).
+      type: dict
+    spu_devices:
+      description: The named SPU devices, checked - name -> parties, protocol, field, link_desc.
+      type: dict
+    heu_devices:
+      description: The named HEU devices, checked - name -> sk_keeper, evaluators, schema, key_size, field.
+      type: dict
+    declared_ca_certs:
+      description: CA certificates that I(federation_file) states for parties this run deploys (checked by the tls role).
       type: dict
     local_parties:
       description: The parties this run deploys (the others come from I(federation_file)).
@@ -87,7 +100,8 @@ topology:
     nodes:
       description:
         - Host -> party, party_head, ray_head, address, listen_host, slot, ports, ray_cluster_head, ray_address,
-          ray_cluster_nodes, firewall (its rules), firewall_id, machine, machine_leader, machine_hosts.
+          ray_cluster_nodes, firewall (its rules), firewall_id, machine, machine_leader, machine_hosts,
+          spu_devices (the named SPU devices whose ports it opens).
       type: dict
     machines:
       description:

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ansible_collections.sfdeploy.secretflow.plugins.module_utils import job_runner
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils import job_config, job_runner
 from netports import free_ports
 
 FRONT_PORT, SPU_PORT = free_ports(2)
@@ -94,7 +94,7 @@ def spu_stand_in():
 @pytest.fixture
 def front(pki, spu_stand_in, tmp_path):
     assert STUNNEL, 'stunnel is not installed on this machine (apt-get install stunnel4); scripts/test.sh installs it'
-    spec = {'stunnel': STUNNEL, 'cert': pki['alice']['cert'],
+    spec = {'stunnel': STUNNEL, 'ready': job_config.STUNNEL_BOUND, 'cert': pki['alice']['cert'],
             'services': [{'name': 'spu', 'accept': '127.0.0.1:%d' % FRONT_PORT, 'connect': '127.0.0.1:%d' % SPU_PORT}], 'key': pki['alice']['key'], 'ca_cert': pki['alice']['peers_ca']}
     proc = job_runner.start_tls_front(spec, str(tmp_path))
     yield spec, proc, tmp_path

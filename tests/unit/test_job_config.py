@@ -43,7 +43,7 @@ def test_behind_the_tls_front_spu_listens_on_the_loopback(topology):
     plain = job_config.spu_cluster_def(topology, tls_front=True)['nodes']
     assert plain[1]['listen_address'] == '10.0.0.2:20009'
     front = job_config.spu_tls_front(topology, 'bob', tls, '/usr/bin/stunnel4')
-    assert front == {'stunnel': '/usr/bin/stunnel4', 'cert': '/c.pem', 'key': '/k.pem', 'ca_cert': '/ca.pem',
+    assert front == {'stunnel': '/usr/bin/stunnel4', 'ready': ') bound to ', 'cert': '/c.pem', 'key': '/k.pem', 'ca_cert': '/ca.pem',
                      'services': [{'name': 'spu', 'accept': '10.0.0.2:20009', 'connect': '127.0.0.1:20012'}]}
 
 
