@@ -75,8 +75,18 @@ def row(host, info):
         '%d/%d' % (len(cluster) - len(ray.get('missing') or []), len(cluster)) if _true(node.get('ray_head')) else '-',
         '-' if firewall.get('backend') == 'none' else ('MISSING' if firewall.get('problems') else 'ok'),
         '-' if days is None else ('none' if int(days) < 0 else str(days)),
-        '/'.join(states.get(v['state'], v['state']) for v in cross.values()) if cross else '-',
+        _cross_silo(cross, states),
         ' '.join('%s %s' % (p, 'ok' if peers[p] else 'FAIL') for p in sorted(peers)) if 'dialled' in reach else '-')
+
+
+def _cross_silo(cross, states):
+    """The cross-silo ports' states: rayfed/spu, then each named SPU device's as ,NAME=state."""
+    if not cross:
+        return '-'
+    state = dict((name, states.get(v['state'], v['state'])) for name, v in cross.items())
+    text = '/'.join(state[name] for name in ('rayfed', 'spu') if name in state)
+    return text + ''.join(',%s=%s' % (name[len('spu.'):], state[name])
+                          for name in sorted(state) if name.startswith('spu.'))
 
 
 def report(hosts, parties):

@@ -82,3 +82,10 @@ def test_a_host_without_firewall_tls_or_reach_facts():
     out = report(hosts, ['carol'])
     assert out['problems'] == []
     assert out['table'].splitlines()[1].split()[6:] == ['-', '-', '-', '-']
+
+
+def test_a_named_spu_device_port_is_shown_after_rayfed_and_spu():
+    hosts = _healthy()
+    hosts['a1']['reach']['listening']['spu.psi'] = {'state': 'busy'}
+    rows = {line.split()[1]: line.split() for line in report(hosts, ['alice', 'bob'])['table'].splitlines()[1:]}
+    assert rows['a1'][8] == 'idle/idle,psi=job'

@@ -11,7 +11,7 @@ import sys
 import yaml
 
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
-from production_bed import HEADS, NODES, TLS, env, port, ray_targets  # noqa: E402
+from production_bed import HEADS, NODES, PSI_INPUT, TLS, env, port, ray_targets  # noqa: E402
 from testbed import changed_counts, host, knock, listening, playbook, playbook_args, status, task_output  # noqa: E402
 
 
@@ -31,7 +31,8 @@ def test_status_shows_each_party_its_cluster_its_firewall_and_its_peers():
         assert table[worker][2:7] == ['worker', 'active', '2/2', '-', 'ok'], table
     for party, name in HEADS.items():
         assert 300 < int(table[name][7]) <= 365, table[name]  # days until the certificate expires
-        assert table[name][8] == 'idle/idle', table[name]
+        # bob's and carol's heads also hold the port of their SPU device psi (molecule.yml).
+        assert table[name][8] == 'idle/idle' + (',psi=idle' if party in PSI_INPUT else ''), table[name]
         peers = ' '.join(table[name][9:])
         assert peers == ' '.join('%s ok' % p for p in sorted(HEADS) if p != party), table[name]
         assert '%s: healthy' % party in proc.stdout
