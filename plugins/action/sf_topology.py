@@ -93,7 +93,7 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail('no host of this run is in the federation group %s' % group)
         try:
             topology = build_topology(records, mode, external, self._agreed(records, 'spu_devices'),
-                                      self._agreed(records, 'heu_devices'))
+                                      self._agreed(records, 'heu_devices'), partial=bool(absent))
         except TopologyError as exc:
             result['failed'] = True
             result['errors'] = exc.errors

@@ -153,7 +153,7 @@ def public_party_info(topology, parties=None):
     return out
 
 
-def build_topology(hosts, mode, external_parties=None, spu_devices=None, heu_devices=None):
+def build_topology(hosts, mode, external_parties=None, spu_devices=None, heu_devices=None, partial=False):
     """Validate the inventory and return the deployment's layout.
 
     ``hosts`` is a list, in inventory order, of dicts with keys:
@@ -172,6 +172,8 @@ def build_topology(hosts, mode, external_parties=None, spu_devices=None, heu_dev
     its own port on its parties' heads, open to exactly its parties.
     ``heu_devices``: named HEU devices, {name: {sk_keeper, evaluators, schema, key_size, field}}
     (``federation_heu_devices``), checked against the parties.
+    ``partial``: some hosts of the federation are not in this run (teardown --limit): the devices'
+    parties that are not here are left out of them rather than refused.
 
     Raises TopologyError listing every problem; nothing is partially returned. Problems that do
     not stop a deployment but that a user must know are returned in ``warnings``.
@@ -186,8 +188,8 @@ def build_topology(hosts, mode, external_parties=None, spu_devices=None, heu_dev
 
     parties, members = _check(_parties(hosts))
     every_party = parties + sorted(set(external_parties or {}) - set(parties))
-    devices = _check(_spu_devices(spu_devices, every_party))
-    heus = _check(_heu_devices(heu_devices, every_party))
+    devices = _check(_spu_devices(spu_devices, every_party, partial))
+    heus = _check(_heu_devices(heu_devices, every_party, partial))
     party_heads = _check(_heads(parties, members))
     _check(_addresses(parties, members, len(hosts)))
     machines = _machines([h for p in parties for h in members[p]])
@@ -274,9 +276,10 @@ def _parties(hosts):
     return (parties, members), errors
 
 
-def _spu_devices(devices, parties):
+def _spu_devices(devices, parties, partial=False):
     """The named SPU devices, checked: {name: {parties, protocol, field, link_desc}}. ``parties``
-    are every party of the federation (this run's and the federation file's)."""
+    are every party of the federation (this run's and the federation file's); in a ``partial`` run
+    the parties that are not here are left out of each device."""
     if devices in (None, '', {}):
         return {}, []
     if not isinstance(devices, dict):
@@ -303,6 +306,8 @@ def _spu_devices(devices, parties):
             errors.append('%s: parties must be a list of party names' % where)
             continue
         strangers = [m for m in members if m not in parties]
+        if partial:
+            members, strangers = [m for m in members if m in parties], []
         if strangers:
             errors.append('%s: %s %s not a party of this federation (parties: %s)'
                           % (where, ', '.join(strangers), 'is' if len(strangers) == 1 else 'are', ', '.join(parties)))
@@ -314,7 +319,7 @@ def _spu_devices(devices, parties):
             errors.append('%s: protocol %s is not one of SPU\'s (%s)' % (where, protocol, ', '.join(SPU_PROTOCOLS)))
         else:
             low, high = SPU_PROTOCOLS[protocol]
-            if len(members) < low or (high is not None and len(members) > high):
+            if not partial and (len(members) < low or (high is not None and len(members) > high)):
                 errors.append('%s: protocol %s runs between %s parties, but the device has %d (%s)'
                               % (where, protocol, low if high == low else '%d or more' % low if high is None
                                  else '%d to %d' % (low, high), len(members), ', '.join(members)))
@@ -333,8 +338,9 @@ def _spu_devices(devices, parties):
     return out, errors
 
 
-def _heu_devices(devices, parties):
-    """The named HEU devices, checked: {name: {sk_keeper, evaluators, schema, key_size, field}}."""
+def _heu_devices(devices, parties, partial=False):
+    """The named HEU devices, checked: {name: {sk_keeper, evaluators, schema, key_size, field}}
+    (a ``partial`` run does not check their parties: they hold no port or file of their own)."""
     if devices in (None, '', {}):
         return {}, []
     if not isinstance(devices, dict):
@@ -362,7 +368,7 @@ def _heu_devices(devices, parties):
         if not isinstance(evaluators, list) or not evaluators or not all(isinstance(e, str) for e in evaluators):
             errors.append('%s: evaluators must be a non-empty list of party names' % where)
             continue
-        strangers = [p for p in [keeper] + evaluators if p not in parties]
+        strangers = [] if partial else [p for p in [keeper] + evaluators if p not in parties]
         if strangers:
             errors.append('%s: %s %s not a party of this federation (parties: %s)'
                           % (where, ', '.join(strangers), 'is' if len(strangers) == 1 else 'are', ', '.join(parties)))

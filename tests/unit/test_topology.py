@@ -336,3 +336,14 @@ def test_bad_heu_devices_are_refused_naming_the_device_and_field(devices, expect
     with pytest.raises(TopologyError) as err:
         build_topology(THREE, 'production', heu_devices=devices)
     assert any(expected in e for e in err.value.errors), err.value.errors
+
+
+def test_a_partial_run_leaves_the_absent_parties_out_of_the_devices():
+    """teardown.yml --limit bob: carol is not in the run, bob's device ports stay where they were."""
+    devices = {'psi': {'parties': ['bob', 'carol']}}
+    t = build_topology([THREE[2]], 'production', spu_devices=devices,
+                       heu_devices={'h': {'sk_keeper': 'carol', 'evaluators': ['bob']}}, partial=True)
+    assert t['spu_devices']['psi']['parties'] == ['bob']
+    assert t['party_info']['bob']['spu_devices'] == {'psi': {'port': 20020, 'local_port': 20021}}
+    with pytest.raises(TopologyError, match='carol is not a party'):
+        build_topology([THREE[2]], 'production', spu_devices=devices)
