@@ -18,10 +18,23 @@ def span(low, high, sep='-'):
     return str(low) if low == high else '%d%s%d' % (low, sep, high)
 
 
-def rule_pairs(rules):
-    """[[low, high], source] for every port range and source of every rule (firewalld and ufw
-    state one rule per pair)."""
-    return [[list(ports), source] for rule in rules for ports in rule['ports'] for source in rule['sources']]
+def rule_pairs(rules, style=None):
+    """What a backend states for ``rules``, one entry per port range and source:
+
+    * None: [[low, high], source] pairs;
+    * 'firewalld': the rich rule of each pair, as firewalld lists it;
+    * 'ufw': {from_ip, to_port} of each pair (ufw's allow rules);
+    * 'ufw_deny': each port range once, as ufw writes it (the deny rules after the allows)."""
+    pairs = [[list(ports), source] for rule in rules for ports in rule['ports'] for source in rule['sources']]
+    if style is None:
+        return pairs
+    if style == 'firewalld':
+        return [firewalld_rich_rule(ports, source) for ports, source in pairs]
+    if style == 'ufw':
+        return [{'from_ip': source, 'to_port': span(ports[0], ports[1], ':')} for ports, source in pairs]
+    if style == 'ufw_deny':
+        return [span(low, high, ':') for rule in rules for low, high in rule['ports']]
+    raise ValueError('firewall_rule_pairs: unknown style %r (firewalld, ufw, ufw_deny)' % (style,))
 
 
 def filtered_ports(ports, rules):

@@ -48,15 +48,17 @@ def test_ports_left_open_and_wrong_sources_are_problems():
 def test_firewalld_and_ufw_listings():
     pairs = firewall.rule_pairs(RULES)
     assert len(pairs) == 6 and [[20100, 20999], '10.0.0.3'] in pairs
-    rich = '\n'.join(firewall.firewalld_rich_rule(p, s) for p, s in pairs)
+    # What the role writes (the filter's styles) is what the status check finds complete.
+    rich = '\n'.join(firewall.rule_pairs(RULES, 'firewalld'))
     assert firewall.problems('firewalld', rich, RULES, TABLE) == []
     assert firewall.problems('firewalld', rich.split('\n', 1)[1], RULES, TABLE) == [
         'firewalld lacks the rich rule: rule family="ipv4" source address="10.0.0.1" port port="20000" '
         'protocol="tcp" accept']
     ufw = ['Status: active', '', 'To                         Action      From', '--                         ------      ----']
-    ufw += ['%-26s ALLOW       %-26s # sfdeploy' % (firewall.span(p[0], p[1], ':') + '/tcp', s) for p, s in pairs]
-    ufw += ['%-26s DENY        Anywhere                   # sfdeploy' % (firewall.span(p[0], p[1], ':') + '/tcp')
-            for r in RULES for p in r['ports']]
+    ufw += ['%-26s ALLOW       %-26s # sfdeploy' % (a['to_port'] + '/tcp', a['from_ip'])
+            for a in firewall.rule_pairs(RULES, 'ufw')]
+    ufw += ['%-26s DENY        Anywhere                   # sfdeploy' % (port + '/tcp')
+            for port in firewall.rule_pairs(RULES, 'ufw_deny')]
     assert firewall.problems('ufw', '\n'.join(ufw), RULES, TABLE) == []
     assert firewall.problems('ufw', '\n'.join(ufw[:-1]), RULES, TABLE) == ['ufw does not deny others on 20009']
 
