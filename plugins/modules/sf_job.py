@@ -205,6 +205,32 @@ EXAMPLES = r'''
     self_party: "{{ federation_node.party }}"
     python: /opt/secretflow/venv/bin/python
   when: federation_node.party_head
+
+# PSI between bob and carol of a three-party federation. The inventory defines the device once
+# (federation_spu_devices - {psi - {parties - [bob, carol]}}), so the topology gives it its ports;
+# each party's head receives only its own input path (job_party_args, set per party).
+# examples/psi.py reads ctx.spus['psi'] and ctx.party_args[party]['psi_input'].
+- name: Start the PSI on every party's head, each with its own private arguments
+  sfdeploy.secretflow.sf_job:
+    state: started
+    mode: production
+    name: psi
+    topology: "{{ federation_topology }}"
+    self_party: "{{ federation_node.party }}"
+    python: /opt/secretflow/venv/bin/python
+    src: examples/psi.py
+    party_args: "{{ {federation_node.party: job_party_args} | to_json | b64encode }}"
+  when: federation_node.party_head
+
+- name: Watch every head's PSI until it ends (a failure on one party stops the others)
+  sfdeploy.secretflow.sf_job:
+    state: watched
+    watch_dir: /tmp/psi-watch  # a directory on the controller, e.g. from ansible.builtin.tempfile
+    mode: production
+    name: psi
+    self_party: "{{ federation_node.party }}"
+  register: psi
+  when: federation_node.party_head
 '''
 
 RETURN = r'''
