@@ -198,6 +198,19 @@ def test_spu_refuses_a_plaintext_client_from_a_peer_address(running_job):
     assert knock('prod-bob', ['10.211.2.11:20012']) == {'10.211.2.11:20012': 'refused'}
 
 
+def test_status_shows_the_cross_silo_ports_a_running_job_holds(running_job):
+    """While the held job runs, status names every head's RayFed and SPU ports as held by a job
+    (bob's and carol's TLS front also holds their device psi's port) and the parties stay healthy."""
+    proc = status('-e', 'status_fail_unhealthy=true')
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    held = {}
+    for line in proc.stdout.splitlines():
+        words = line.split()
+        if len(words) > 8 and words[0] in HEADS and words[1] == HEADS[words[0]]:
+            held[words[0]] = words[8]
+    assert held == {'alice': 'job/job', 'bob': 'job/job,psi=job', 'carol': 'job/job,psi=job'}, proc.stdout[-3000:]
+
+
 def test_the_held_job_succeeds_with_one_fork_and_reports_the_skew(running_job):
     _release_hold()
     out = running_job.communicate(timeout=900)[0]
