@@ -3,7 +3,7 @@
 #   scripts/test.sh            static checks, unit and integration tests, and every molecule scenario
 #                              (the scenarios run side by side, in the background)
 #   scripts/test.sh fast       static checks, unit and integration tests only (no containers)
-#   SFDEPLOY_SCENARIOS="simulation" scripts/test.sh   a subset of the scenarios
+#   SFDEPLOY_SCENARIOS="default" scripts/test.sh   a subset of the scenarios (default: simulation mode)
 # Prints "N passed, M failed" at the end and exits non-zero if anything failed.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -62,7 +62,7 @@ scenario() { limit 3600 molecule test -s "$1"; }
 # The scenarios use separate networks and hosts: they run side by side, and alongside the
 # checks above (which use only this machine's loopback), each into its own log that is printed
 # when it ends. The suite's wall time is then about that of the longest scenario.
-SCENARIOS=${SFDEPLOY_SCENARIOS:-simulation production}
+SCENARIOS=${SFDEPLOY_SCENARIOS:-default production}
 LOGS=$(mktemp -d)
 start_scenarios() {
   local s
