@@ -55,6 +55,22 @@ build() {
   rm -rf "$out"
 }
 claims() { limit 60 python tests/check_claims.py; }
+# The docs as the ecosystem's tools read them (the rendered docs site, Galaxy), and the changelog.
+docs_lint() {
+  (cd "$ROOT/.collections/ansible_collections/sfdeploy/secretflow" &&
+    limit 300 antsibull-docs lint-collection-docs --plugin-docs .)
+}
+changelog() { limit 60 antsibull-changelog lint && limit 60 antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml; }
+# Galaxy's importer on the built tarball, from an environment of its own (it pins its own tools).
+importer() {
+  local env="$ROOT/.venv-importer" out
+  [ -x "$env/bin/python" ] || uv venv --quiet --python "$VENV/bin/python" "$env" || return 1
+  limit 300 uv pip install --quiet --python "$env/bin/python" galaxy-importer==0.4.44 || return 1
+  out=$(mktemp -d)
+  limit 300 ansible-galaxy collection build --force --output-path "$out" >/dev/null || return 1
+  (cd "$out" && limit 600 "$env/bin/python" -m galaxy_importer.main "$out"/sfdeploy-secretflow-*.tar.gz) || return 1
+  rm -rf "$out"
+}
 unit() { limit 600 python -m pytest -q -p no:cacheprovider tests/unit; }
 # Roles driven by ansible-playbook on this machine (no containers).
 integration() { limit 2400 python -m pytest -q -p no:cacheprovider tests/integration; }
@@ -109,6 +125,9 @@ step ansible-lint lint
 step ansible-doc docs
 step collection-build build
 step claims-map claims
+step docs-lint docs_lint
+step changelog-lint changelog
+step galaxy-importer importer
 step unit-tests unit
 step integration-tests integration
 if [ "${1:-all}" != fast ]; then

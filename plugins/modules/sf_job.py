@@ -166,9 +166,11 @@ options:
     default: {}
 attributes:
   check_mode:
+    description: Can run in check mode and report what it would change without changing it.
     support: full
     details: In check mode nothing is started; the task returns the spec the job would run with.
   diff_mode:
+    description: Reports what it changes (or would change in check mode) with --diff.
     support: none
 notes:
   - The job's result is returned as RV(result); its log stays in the job directory.

@@ -47,8 +47,10 @@ options:
     type: dict
 attributes:
   check_mode:
+    description: Can run in check mode and report what it would change without changing it.
     support: full
   diff_mode:
+    description: Reports what it changes (or would change in check mode) with --diff.
     support: full
 '''
 

@@ -39,9 +39,11 @@ options:
     default: 600
 attributes:
   check_mode:
+    description: Can run in check mode and report what it would change without changing it.
     support: full
     details: Reports the packages that would be installed.
   diff_mode:
+    description: Reports what it changes (or would change in check mode) with --diff.
     support: full
 '''
 

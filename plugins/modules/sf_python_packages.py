@@ -63,9 +63,11 @@ options:
     default: /etc/ssl/certs/ca-certificates.crt
 attributes:
   check_mode:
+    description: Can run in check mode and report what it would change without changing it.
     support: full
     details: Reports the drift it would install.
   diff_mode:
+    description: Reports what it changes (or would change in check mode) with --diff.
     support: full
 '''
 

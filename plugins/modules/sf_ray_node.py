@@ -66,8 +66,10 @@ options:
     default: []
 attributes:
   check_mode:
+    description: Can run in check mode and report what it would change without changing it.
     support: full
   diff_mode:
+    description: Reports what it changes (or would change in check mode) with --diff.
     support: full
 '''
 

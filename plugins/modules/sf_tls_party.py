@@ -57,8 +57,10 @@ options:
     default: 3650
 attributes:
   check_mode:
+    description: Can run in check mode and report what it would change without changing it.
     support: full
   diff_mode:
+    description: Reports what it changes (or would change in check mode) with --diff.
     support: none
 '''
 
