@@ -61,6 +61,17 @@ docs_lint() {
     limit 300 antsibull-docs lint-collection-docs --plugin-docs .)
 }
 changelog() { limit 60 antsibull-changelog lint && limit 60 antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml; }
+# The execution environment's definition (ee/) turns into a build context with the built collection.
+ee() {
+  local ctx
+  ctx=$(mktemp -d)
+  limit 300 ansible-galaxy collection build --force --output-path ee/ >/dev/null || return 1
+  (cd ee && limit 300 ansible-builder create -f execution-environment.yml -c "$ctx" >/dev/null) || return 1
+  [ -f "$ctx/Containerfile" ] && grep -q 'sfdeploy-secretflow' "$ctx/_build/requirements.yml"
+  local rc=$?
+  rm -rf "$ctx" ee/sfdeploy-secretflow-*.tar.gz
+  return $rc
+}
 # Galaxy's importer on the built tarball, from an environment of its own (it pins its own tools).
 importer() {
   local env="$ROOT/.venv-importer" out
@@ -128,6 +139,7 @@ step claims-map claims
 step docs-lint docs_lint
 step changelog-lint changelog
 step galaxy-importer importer
+step execution-environment ee
 step unit-tests unit
 step integration-tests integration
 if [ "${1:-all}" != fast ]; then
