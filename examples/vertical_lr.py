@@ -31,7 +31,7 @@ def _table(seed, rows):
 
 
 def _columns(seed, rows, side):
-    x, _ = _table(seed, rows)
+    x, _unused = _table(seed, rows)
     return x[:, :FEATURES[0]] if side == 0 else x[:, FEATURES[0]:]
 
 
@@ -68,4 +68,3 @@ def main(ctx):
     accuracy = ctx.sf.reveal(holder(_accuracy)(predicted, seed, rows))
     return {'rows': rows, 'features': {parties[0]: FEATURES[0], parties[1]: FEATURES[1]},
             'accuracy': round(float(accuracy), 3)}
-

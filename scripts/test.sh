@@ -8,7 +8,7 @@
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 tools_env requirements-test.txt
-cd "$ROOT"
+cd "$ROOT" || exit 1
 
 passed=0 failed=0 failures=()
 step() {  # step NAME COMMAND...: run one check, record its outcome
@@ -34,13 +34,13 @@ limit() {  # limit SECONDS COMMAND...
 lint() { limit 600 ansible-lint --profile production --offline -q; }
 docs() {
   local m
-  for m in $(ls plugins/modules | sed -n 's/\.py$//p'); do
+  for m in $(cd plugins/modules && printf '%s\n' *.py | sed -n 's/\.py$//p'); do
     limit 120 ansible-doc -t module "sfdeploy.secretflow.$m" >/dev/null || return 1
   done
-  for m in $(ls plugins/filter | sed -n 's/\.\(py\|yml\)$//p' | sort -u); do
+  for m in $(cd plugins/filter && printf '%s\n' *.py *.yml | sed -n 's/\.\(py\|yml\)$//p' | sort -u); do
     limit 120 ansible-doc -t filter "sfdeploy.secretflow.$m" >/dev/null || return 1
   done
-  for m in $(ls plugins/lookup | sed -n 's/\.py$//p'); do
+  for m in $(cd plugins/lookup && printf '%s\n' *.py | sed -n 's/\.py$//p'); do
     limit 120 ansible-doc -t lookup "sfdeploy.secretflow.$m" >/dev/null || return 1
   done
 }
@@ -71,6 +71,20 @@ ee() {
   local rc=$?
   rm -rf "$ctx" ee/sfdeploy-secretflow-*.tar.gz
   return $rc
+}
+# ansible-test sanity, on this checkout's files in an ansible_collections tree of its own (its
+# pip bootstrap, whose host is unreachable here, is served by tests/sanity/get_pip.py).
+sanity() {
+  local tree
+  tree=$(mktemp -d)/ansible_collections/sfdeploy/secretflow
+  mkdir -p "$tree" "$HOME/.ansible/test/cache"
+  cp tests/sanity/get_pip.py "$HOME/.ansible/test/cache/get_pip_24_2.py"
+  git ls-files -z | xargs -0 cp --parents -t "$tree" || return 1
+  (cd "$tree" && git init -q && git add -A && git -c user.name=ci -c user.email=ci@localhost commit -qm tree &&
+    limit 1500 ansible-test sanity --python 3.11 --venv --requirements --color no)
+  local rc=$?
+  rm -rf "${tree%/ansible_collections/*}"
+  return "$rc"
 }
 # Galaxy's importer on the built tarball, from an environment of its own (it pins its own tools).
 importer() {
@@ -140,6 +154,7 @@ step docs-lint docs_lint
 step changelog-lint changelog
 step galaxy-importer importer
 step execution-environment ee
+step ansible-test-sanity sanity
 step unit-tests unit
 step integration-tests integration
 if [ "${1:-all}" != fast ]; then

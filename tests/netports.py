@@ -5,7 +5,7 @@ import socket
 def free_ports(n):
     """n loopback ports nothing listens on now (the kernel picks them, so parallel runs and
     other services do not collide)."""
-    socks = [socket.socket() for _ in range(n)]
+    socks = [socket.socket() for _i in range(n)]
     for s in socks:
         s.bind(('127.0.0.1', 0))
     ports = [s.getsockname()[1] for s in socks]

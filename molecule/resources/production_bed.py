@@ -30,6 +30,7 @@ def party_args(party):
         args['psi_input'] = PSI_INPUT[party]
     return args
 
+
 # Offsets inside a block (README, "Ports").
 HEAD_RAY_OFFSETS = [0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 100, 500, 999]
 WORKER_RAY_OFFSETS = [1, 2, 4, 5, 6, 7, 100, 999]

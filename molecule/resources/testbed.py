@@ -29,7 +29,7 @@ def playbook_args(path, *extra):
 
 def playbook(path, *extra):
     """Run a playbook to its end; the CompletedProcess has the whole output in stdout."""
-    return subprocess.run(**playbook_args(path, *extra))
+    return subprocess.run(**playbook_args(path, *extra), check=False)
 
 
 def changed_counts(output):
@@ -51,7 +51,7 @@ def status(*extra):
 def wait_until_healthy(attempts=30, pause=10):
     """Readiness wait (not a timing assertion): status.yml until every party is healthy."""
     proc = None
-    for _ in range(attempts):
+    for _attempt in range(attempts):
         proc = status('-e', 'status_fail_unhealthy=true', '-e', 'status_reach_timeout=5')
         if proc.returncode == 0:
             return proc

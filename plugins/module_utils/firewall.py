@@ -75,7 +75,7 @@ def nft_problems(text, rules, table):
     """What is wrong with the loaded table (``nft -j list table inet TABLE`` output) compared with
     ``rules``: [] when it is loaded, drops every port from others and lets exactly the sources in."""
     try:
-        objects = [o for o in json.loads(text).get('nftables', [])]
+        objects = list(json.loads(text).get('nftables', []))
     except (TypeError, ValueError, AttributeError):
         return ['its nftables table %s is not loaded' % table]
     sets = {}

@@ -33,7 +33,6 @@ FATAL_LOG_PATTERNS = (
 STUNNEL_BOUND = ') bound to '
 
 
-
 class JobConfigError(ValueError):
     pass
 
@@ -92,6 +91,7 @@ def spu_parties(topology, device=None):
     if device is None:
         return list(topology['parties'])
     return list(topology['spu_devices'][device]['parties'])
+
 
 def spu_cluster_def(topology, protocol='SEMI2K', field='FM128', secretflow_version=None, tls=None,
                     tls_front=False, device=None):

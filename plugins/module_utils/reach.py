@@ -62,7 +62,7 @@ class Listener(object):
         def loop():
             while time.time() < deadline and not expected <= self.greeted:
                 try:
-                    conn, _ = self.sock.accept()
+                    conn, _unused = self.sock.accept()
                 except socket.timeout:
                     continue
                 except OSError:

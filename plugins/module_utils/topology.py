@@ -300,7 +300,7 @@ def _spu_devices(devices, parties, partial=False):
         unknown = sorted(set(device) - set(SPU_DEVICE_KEYS))
         if unknown:
             errors.append('%s: unknown key(s) %s; a device takes %s' % (where, ', '.join(map(str, unknown)),
-                                                                       ', '.join(SPU_DEVICE_KEYS)))
+                                                                        ', '.join(SPU_DEVICE_KEYS)))
         members = device.get('parties')
         if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
             errors.append('%s: parties must be a list of party names' % where)
@@ -359,7 +359,7 @@ def _heu_devices(devices, parties, partial=False):
         unknown = sorted(set(device) - set(HEU_DEVICE_KEYS))
         if unknown:
             errors.append('%s: unknown key(s) %s; a device takes %s' % (where, ', '.join(map(str, unknown)),
-                                                                       ', '.join(HEU_DEVICE_KEYS)))
+                                                                        ', '.join(HEU_DEVICE_KEYS)))
         keeper = device.get('sk_keeper')
         evaluators = device.get('evaluators')
         if not isinstance(keeper, str) or not keeper:

@@ -35,7 +35,7 @@ description:
   - The action plugin of the same name reads I(src) on the controller and hands its content
     to the module, so a script need not be copied first.
 author:
-  - sfdeploy contributors
+  - sfdeploy contributors (@sfdeploy)
 options:
   state:
     description:
@@ -343,7 +343,7 @@ def argument_spec():
         tls_config=dict(type='dict'),
         spu_tls_front=dict(type='bool', default=False),
         allowed_list=dict(type='dict'),
-        secretflow_version=dict(type='str'),
+        secretflow_version=dict(type='str', no_log=False),
         peer_timeout=dict(type='int', default=180),
         start_at=dict(type='float'),
         wait=dict(type='int', default=0),
@@ -494,7 +494,9 @@ def main():
         running = job.running()
         if running and not module.check_mode:
             job.stop()
-        module.exit_json(**dict(base, changed=running))
+        out = dict(base)
+        out['changed'] = running
+        module.exit_json(**out)
 
     if p['state'] in ('finished', 'watched'):  # watched: the action plugin's rounds (one here)
         started = os.path.getmtime(job.pidfile) if os.path.exists(job.pidfile) else None

@@ -18,7 +18,7 @@ description:
   - With I(state=absent), deletes I(table) and removes I(path) and the unit.
   - I(legacy) names a table, file and unit of an earlier layout to remove as well.
 author:
-  - sfdeploy contributors
+  - sfdeploy contributors (@sfdeploy)
 options:
   state:
     description: C(present) or C(absent).

@@ -22,7 +22,7 @@ description:
     manager's own locks (another program's apt run), up to I(lock_timeout) seconds in all.
   - Never removes or upgrades a package.
 author:
-  - sfdeploy contributors
+  - sfdeploy contributors (@sfdeploy)
 options:
   names:
     description: Package names.
@@ -78,7 +78,7 @@ LOCKED = re.compile(r'Could not get lock|Unable to lock|is another process using
 def missing_debian(names):
     """Packages of ``names`` that dpkg does not have installed."""
     out = subprocess.run(['dpkg-query', '-W', '-f', '${Package} ${db:Status-Abbrev}\\n'] + list(names),
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=False).stdout
     installed = set()
     for line in out.splitlines():
         parts = line.split()
@@ -89,7 +89,7 @@ def missing_debian(names):
 
 def missing_rpm(names):
     return [n for n in names if subprocess.run(['rpm', '-q', '--whatprovides', n], stdout=subprocess.DEVNULL,
-                                               stderr=subprocess.DEVNULL).returncode != 0]
+                                               stderr=subprocess.DEVNULL, check=False).returncode != 0]
 
 
 def lists_age():

@@ -19,7 +19,7 @@ description:
     C(uv pip install -r ... --override ...) through the machine's cache I(cache_dir).
   - May run with C(async) so that other work goes on meanwhile.
 author:
-  - sfdeploy contributors
+  - sfdeploy contributors (@sfdeploy)
 options:
   python:
     description: The environment's interpreter.

@@ -22,7 +22,7 @@ description:
   - Under systemd the node is the service I(service) (C(ray start --block), C(Restart=on-failure)); with
     I(manager=process) the node's C(ray-nodectl) helper supervises it.
 author:
-  - sfdeploy contributors
+  - sfdeploy contributors (@sfdeploy)
 options:
   state:
     description:
@@ -215,6 +215,13 @@ class Node(object):
         return 'was running' in out
 
 
+def _result(out, changed, action):
+    """The module's result: what it found, whether it changed, and what it did to the service."""
+    result = dict(out)
+    result.update(changed=changed, action=action)
+    return result
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -242,11 +249,11 @@ def main():
         if p['state'] == 'stopped':
             if running and not check:
                 node.stop()
-            module.exit_json(changed=running, **dict(out, action='stopped' if running else 'none'))
+            module.exit_json(**_result(out, running, 'stopped' if running else 'none'))
         present = [path for path in [node.unit_path if node.systemd else None, node.dir] + p['remove']
                    if path and os.path.lexists(path)]
         if check or not (present or running):
-            module.exit_json(changed=bool(present or running), **dict(out, action='removed' if present else 'none'))
+            module.exit_json(**_result(out, bool(present or running), 'removed' if present else 'none'))
         node.stop()
         if node.systemd and node.unit_path and os.path.exists(node.unit_path):
             node.run(['systemctl', 'disable', '%s.service' % node.service], check=False)
@@ -257,7 +264,7 @@ def main():
                 os.unlink(path)
         if node.systemd:
             node.run(['systemctl', 'daemon-reload'])
-        module.exit_json(changed=True, **dict(out, action='removed'))
+        module.exit_json(**_result(out, True, 'removed'))
 
     # The unit is written with C(started) only, which restarts a running node whose unit changed.
     changed_files, diffs = node.write_files(p['files'], p['unit'] if p['state'] == 'started' else None, check)
@@ -271,11 +278,11 @@ def main():
     restart = stale or unit_changed or p['restart']
     if check:
         action = 'started' if not running else ('restarted' if restart else 'none')
-        module.exit_json(changed=bool(changed_files) or action != 'none', **dict(out, action=action))
+        module.exit_json(**_result(out, bool(changed_files) or action != 'none', action))
     if node.systemd:
         node.reload_if_needed(unit_changed)
     action = node.start(restart)
-    module.exit_json(changed=bool(changed_files) or action != 'none', **dict(out, action=action))
+    module.exit_json(**_result(out, bool(changed_files) or action != 'none', action))
 
 
 if __name__ == '__main__':

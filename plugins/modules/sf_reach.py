@@ -20,7 +20,7 @@ description:
   - Changes nothing; the listeners are gone when the module returns (each one closes as soon as
     every peer party has greeted it).
 author:
-  - sfdeploy contributors
+  - sfdeploy contributors (@sfdeploy)
 options:
   party:
     description: This host's party.

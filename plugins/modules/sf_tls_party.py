@@ -20,7 +20,7 @@ description:
     match the key, was not signed by this CA, names other addresses, or expires within I(renew_before_days).
   - Needs the Python C(cryptography) library on the host (the C(tls) role's I(tls_os_packages)).
 author:
-  - sfdeploy contributors
+  - sfdeploy contributors (@sfdeploy)
 options:
   dir:
     description: The party's TLS directory.
@@ -133,7 +133,7 @@ def _san_entries(cert):
 def _general_names(sans):
     names = []
     for entry in sans:
-        kind, _, value = entry.partition(':')
+        kind, _sep, value = entry.partition(':')
         if kind.upper() == 'IP':
             names.append(x509.IPAddress(ipaddress.ip_address(value)))
         else:
@@ -144,7 +144,7 @@ def _general_names(sans):
 def _normal_sans(sans):
     out = set()
     for entry in sans:
-        kind, _, value = entry.partition(':')
+        kind, _sep, value = entry.partition(':')
         if kind.upper() == 'IP':
             out.add('IP:%s' % ipaddress.ip_address(value))
         else:
@@ -279,7 +279,7 @@ def main():
         actions.append('directory')
         if check:
             module.exit_json(changed=True, actions=actions + ['node.key', 'ca.key', 'CA certificate',
-                                                               'certificate (missing)'], content='')
+                                                              'certificate (missing)'], content='')
         os.makedirs(files.dir, mode=0o750)
     st = os.stat(files.dir)
     if (st.st_mode & 0o7777, st.st_uid, st.st_gid) != (0o750, files.uid, files.gid):

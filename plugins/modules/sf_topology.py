@@ -20,7 +20,7 @@ description:
   - Fails listing every problem, each naming the host or party and the field.
   - Normally used through the C(sfdeploy.secretflow.federation) role, not directly.
 author:
-  - sfdeploy contributors
+  - sfdeploy contributors (@sfdeploy)
 options:
   group:
     description: Inventory group whose child groups are the parties.

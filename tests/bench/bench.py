@@ -48,7 +48,7 @@ def on_host(name, script):
     """Run a shell script as root on a test host over SSH; (seconds, output)."""
     start = time.time()
     proc = subprocess.run(SSH + ['deploy@%s' % HOSTS[name][1], 'sudo bash -c %s' % shlex.quote(script)],
-                          text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                          text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     if proc.returncode != 0:
         raise RuntimeError('%s failed on %s:\n%s' % (script[:80], name, proc.stdout[-3000:]))
     return time.time() - start, proc.stdout
@@ -89,7 +89,7 @@ def playbook(inv, path, *extra, count_file=None):
                ANSIBLE_CALLBACKS_ENABLED='sfdeploy_count', SFDEPLOY_COUNT_FILE=count_file or os.devnull)
     start = time.time()
     proc = subprocess.run(['ansible-playbook', '-i', inv, os.path.join(ROOT, path)] + list(extra), cwd=ROOT,
-                          env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                          env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     seconds = time.time() - start
     if proc.returncode != 0:
         raise RuntimeError('%s failed:\n%s' % (path, proc.stdout[-5000:]))
@@ -109,7 +109,7 @@ def fresh_hosts(inv):
 
 
 def destroy():
-    subprocess.run(['podman', 'rm', '-f', '-t', '2'] + list(HOSTS), capture_output=True)
+    subprocess.run(['podman', 'rm', '-f', '-t', '2'] + list(HOSTS), capture_output=True, check=False)
 
 
 def floor_script(name):
@@ -165,9 +165,9 @@ def main():
         count = os.path.join(tmp, 'count.json')
         try:
             fresh_hosts(inv)
-            floor, _ = everywhere(floor_script)
+            floor, _unused = everywhere(floor_script)
             fresh_hosts(inv)
-            cold, _ = playbook(inv, 'playbooks/production.yml', '--skip-tags', 'job', count_file=count)
+            cold, _unused = playbook(inv, 'playbooks/production.yml', '--skip-tags', 'job', count_file=count)
             cold_tasks, cold_trips = totals(count)
             noop, out = playbook(inv, 'playbooks/production.yml', '--skip-tags', 'job', count_file=count)
             noop_tasks, noop_trips = totals(count)
@@ -176,12 +176,12 @@ def main():
             # uses; then by hand, then through sf_job again, each on warm clusters.
             playbook(inv, 'molecule/resources/production-job.yml', '-e', 'job_name=bench')
             hand_wall, hand = everywhere(by_hand_script)
-            _, out = playbook(inv, 'molecule/resources/production-job.yml', '-e', 'job_name=measured')
-            durations, _ = job_durations(out)
+            _unused, out = playbook(inv, 'molecule/resources/production-job.yml', '-e', 'job_name=measured')
+            durations, _unused = job_durations(out)
             hand_durations = {HOSTS[n][0]: json.loads(o.strip().splitlines()[-1]) for n, o in hand.items()}
             hand_durations = {p: r['finished'] - r['started'] for p, r in hand_durations.items()}
-            _, out = playbook(inv, 'molecule/resources/production-job.yml', '--forks', '1', '-e', 'job_name=skew')
-            _, skew = job_durations(out)
+            _unused, out = playbook(inv, 'molecule/resources/production-job.yml', '--forks', '1', '-e', 'job_name=skew')
+            _unused, skew = job_durations(out)
         finally:
             destroy()
     local_env = dict(os.environ)

@@ -20,8 +20,8 @@ SYSTEM_PYTHON = subprocess.check_output(
 def play(prefix, *extra, sha=None, version=SYSTEM_PYTHON):
     sha = sha or hashlib.sha256(open(INSTALLER, 'rb').read()).hexdigest()
     args = [os.path.join(HERE, 'conda.yml'), '-i', 'localhost,',
-           '-e', 'python_conda_installer_src=%s' % INSTALLER, '-e', 'python_conda_installer_sha256=%s' % sha,
-           '-e', 'python_conda_prefix=%s' % prefix, '-e', 'python_conda_python_version=%s' % version] + list(extra)
+            '-e', 'python_conda_installer_src=%s' % INSTALLER, '-e', 'python_conda_installer_sha256=%s' % sha,
+            '-e', 'python_conda_prefix=%s' % prefix, '-e', 'python_conda_python_version=%s' % version] + list(extra)
     proc = ansible_playbook(*args)
     changed = re.search(r'localhost\s+: ok=\d+\s+changed=(\d+)', proc.stdout)
     return proc, int(changed.group(1)) if changed else None
@@ -52,20 +52,20 @@ def test_check_real_check_real(prefix):
 
 
 def test_wrong_checksum_fails_and_installs_nothing(prefix):
-    proc, _ = play(prefix, sha='0' * 64)
+    proc, _unused = play(prefix, sha='0' * 64)
     assert proc.returncode != 0
     assert 'does not match python_conda_installer_sha256' in proc.stdout
     assert not os.path.exists(prefix)
 
 
 def test_missing_checksum_is_refused_before_anything(prefix):
-    proc, _ = play(prefix, sha='abc')
+    proc, _unused = play(prefix, sha='abc')
     assert proc.returncode != 0
     assert 'python_conda_installer_sha256 (64 hex digits)' in proc.stdout
     assert not os.path.exists(prefix)
 
 
 def test_unavailable_python_version_fails_clearly(prefix):
-    proc, _ = play(prefix, version='3.9.1')
+    proc, _unused = play(prefix, version='3.9.1')
     assert proc.returncode != 0
     assert 'PackagesNotFoundError: python=3.9.1' in proc.stdout

@@ -77,7 +77,7 @@ def spu_stand_in():
     def serve():
         while True:
             try:
-                conn, _ = server.accept()
+                conn, _unused = server.accept()
             except OSError:
                 return
             with conn:
@@ -95,7 +95,8 @@ def spu_stand_in():
 def front(pki, spu_stand_in, tmp_path):
     assert STUNNEL, 'stunnel is not installed on this machine (apt-get install stunnel4); scripts/test.sh installs it'
     spec = {'stunnel': STUNNEL, 'ready': job_config.STUNNEL_BOUND, 'cert': pki['alice']['cert'],
-            'services': [{'name': 'spu', 'accept': '127.0.0.1:%d' % FRONT_PORT, 'connect': '127.0.0.1:%d' % SPU_PORT}], 'key': pki['alice']['key'], 'ca_cert': pki['alice']['peers_ca']}
+            'key': pki['alice']['key'], 'ca_cert': pki['alice']['peers_ca'],
+            'services': [{'name': 'spu', 'accept': '127.0.0.1:%d' % FRONT_PORT, 'connect': '127.0.0.1:%d' % SPU_PORT}]}
     proc = job_runner.start_tls_front(spec, str(tmp_path))
     yield spec, proc, tmp_path
     job_runner.stop_tls_front(proc)
@@ -132,7 +133,7 @@ def test_a_stranger_certificate_and_a_cleartext_client_do_not(pki, front):
 
 
 def test_a_busy_port_is_a_clear_error_and_stopping_closes_the_port(pki, front, tmp_path_factory):
-    spec, proc, _ = front
+    spec, proc, _unused = front
     with pytest.raises(RuntimeError, match=r'SPU TLS front \(stunnel on 127.0.0.1:%d\) did not start: .*in use' % FRONT_PORT):
         job_runner.start_tls_front(spec, str(tmp_path_factory.mktemp('second')))
     job_runner.stop_tls_front(proc)

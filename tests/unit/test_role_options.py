@@ -16,7 +16,7 @@ def test_options_are_merged_without_defaults(tmp_path):
     _role(tmp_path, 'ray', {'ray_num_cpus': {'type': 'int', 'default': '{{ ansible_processor_vcpus }}'}})
     _role(tmp_path, 'tls', {'tls_ca_mode': {'type': 'str', 'choices': ['party', 'shared'], 'default': 'party'},
                             'tls_user': {'type': 'dict', 'default': {}, 'options': {'cert': {'type': 'str',
-                                                                                           'default': ''}}}})
+                                                                                             'default': ''}}}})
     merged = role_options(['ray', 'tls'], str(tmp_path))
     assert merged == {'ray_num_cpus': {'type': 'int'},
                       'tls_ca_mode': {'type': 'str', 'choices': ['party', 'shared']},

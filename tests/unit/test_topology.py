@@ -253,7 +253,7 @@ def test_a_named_spu_device_gets_its_own_port_on_its_parties_heads_only():
                                        'link_desc': {}}
     # Name order: psi first (offsets 20, 21), then tri (22, 23).
     assert t['party_info']['alice']['spu_devices'] == {'psi': {'port': 20020, 'local_port': 20021},
-                                                      'tri': {'port': 20022, 'local_port': 20023}}
+                                                       'tri': {'port': 20022, 'local_port': 20023}}
     assert t['party_info']['carol']['spu_devices'] == {'tri': {'port': 20022, 'local_port': 20023}}
     assert t['nodes']['a1']['spu_devices'] == ['psi', 'tri'] and t['nodes']['a2']['spu_devices'] == []
     assert t['nodes']['c1']['spu_devices'] == ['tri']

@@ -166,7 +166,7 @@ def test_a_peer_that_never_starts_its_job_fails_the_others_within_the_bound_nami
     for hours; job_peer_timeout ends both, naming carol (and not as a job_timeout)."""
     bound = ['-e', 'job_peer_timeout=45', '-e', 'job_timeout=900', '-e', 'job_reach_check=false']
     runs = {party: subprocess.Popen(**playbook_args(JOB_PLAYBOOK, '--limit', party, '-e', 'job_name=lonely',
-                                                '-e', 'federation_file=%s' % federation, *bound))
+                                                    '-e', 'federation_file=%s' % federation, *bound))
             for party in ('alice', 'bob')}
     outputs = {party: proc.communicate(timeout=600)[0] for party, proc in runs.items()}
     for party, proc in runs.items():
