@@ -84,7 +84,8 @@ def test_psi_runs_between_two_of_three_parties_on_files_only_they_hold():
                 'rows': {'bob': len(PSI_IDS['bob']), 'carol': len(PSI_IDS['carol'])}}
     proc = run_job('-e', 'job_src=examples/psi.py', '-e', 'job_name=psi',
                    '-e', json.dumps({'job_expected_result': expected}))
-    assert proc.returncode == 0, proc.stdout[-4000:]
+    # On failure, every party's part of the message (the failed task's), not only the last party's.
+    assert proc.returncode == 0, task_output(proc.stdout, 'Fail naming the party that failed')[:12000]
     for party, name in HEADS.items():
         result = json.loads(host(name).file('/var/tmp/sfdeploy-jobs/psi-%s/result.json' % party).content_string)
         assert result['ok'] and result['result'] == expected, (party, result)
@@ -111,7 +112,7 @@ def test_a_dead_party_fails_the_job_naming_it_and_stops_the_others():
             proc.stdout[-4000:]
         # One watch task, one result a head: the output does not grow with the job's length.
         watch = task_output(proc.stdout, "Watch every party's job until it ends; a failure anywhere stops the others")
-        assert sorted(re.findall(r'^ok: \[(prod-\w+)\]', watch, re.M)) == sorted(HEADS.values()), watch
+        assert sorted(re.findall(r'^ok: \[(prod-[\w-]+)\]', watch, re.M)) == sorted(HEADS.values()), watch
         # carol shares bob's machine: no job process is left there either.
         for party in ('alice', 'carol'):
             leftover = host(HEADS[party]).run("pgrep -af '[j]ob_runner[.]py'")
