@@ -72,6 +72,18 @@ ee() {
   rm -rf "$ctx" ee/sfdeploy-secretflow-*.tar.gz
   return $rc
 }
+# The collection as users install it: from the tarball, its playbooks by their FQCN.
+installed() {
+  local dir pb
+  dir=$(mktemp -d)
+  limit 300 ansible-galaxy collection build --force --output-path "$dir" >/dev/null || return 1
+  limit 300 ansible-galaxy collection install --force --no-deps -p "$dir/cols" "$dir"/sfdeploy-secretflow-*.tar.gz >/dev/null 2>&1 || return 1
+  for pb in simulate production status upgrade teardown; do
+    (cd "$dir" && limit 120 env -u ANSIBLE_CONFIG ANSIBLE_COLLECTIONS_PATH="$dir/cols" ansible-playbook \
+      -i "$ROOT/inventories/local" "sfdeploy.secretflow.$pb" --syntax-check >/dev/null) || { echo "sfdeploy.secretflow.$pb"; return 1; }
+  done
+  rm -rf "$dir"
+}
 # ansible-test sanity, on this checkout's files in an ansible_collections tree of its own (its
 # pip bootstrap, whose host is unreachable here, is served by tests/sanity/get_pip.py).
 sanity() {
@@ -149,6 +161,7 @@ fi
 step ansible-lint lint
 step ansible-doc docs
 step collection-build build
+step collection-installed installed
 step claims-map claims
 step docs-lint docs_lint
 step changelog-lint changelog
