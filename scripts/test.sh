@@ -57,8 +57,17 @@ build() {
 claims() { limit 60 python tests/check_claims.py; }
 # The docs as the ecosystem's tools read them (the rendered docs site, Galaxy), and the changelog.
 docs_lint() {
+  local out
   (cd "$ROOT/.collections/ansible_collections/sfdeploy/secretflow" &&
-    limit 300 antsibull-docs lint-collection-docs --plugin-docs .)
+    limit 300 antsibull-docs lint-collection-docs --plugin-docs .) || return 1
+  # The docs pages (RST, as the Ansible docs site renders them): one per module, filter, lookup and role.
+  out=$(mktemp -d)
+  limit 300 antsibull-docs collection --use-current --dest-dir "$out" sfdeploy.secretflow >/dev/null || return 1
+  local page
+  for page in sf_job_module federation_role firewall_rule_pairs_filter role_options_lookup; do
+    [ -s "$out/collections/sfdeploy/secretflow/$page.rst" ] || { echo "no docs page $page"; return 1; }
+  done
+  rm -rf "$out"
 }
 changelog() { limit 60 antsibull-changelog lint && limit 60 antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml; }
 # The execution environment's definition (ee/) turns into a build context with the built collection.
@@ -111,7 +120,10 @@ importer() {
 unit() { limit 600 python -m pytest -q -p no:cacheprovider tests/unit; }
 # Roles driven by ansible-playbook on this machine (no containers).
 integration() { limit 2400 python -m pytest -q -p no:cacheprovider tests/integration; }
-scenario() { limit 3600 molecule test -s "$1"; }
+# The default scenario runs as users run it: plain `molecule test`.
+scenario() {
+  if [ "$1" = default ]; then limit 3600 molecule test; else limit 3600 molecule test -s "$1"; fi
+}
 # The scenarios use separate networks and hosts: they run side by side, and alongside the
 # checks above (which use only this machine's loopback), each into its own log that is printed
 # when it ends. The suite's wall time is then about that of the longest scenario.
