@@ -61,8 +61,13 @@ def test_psi_on_a_named_spu_device_over_files_on_each_party_host():
         host(name).check_output('mkdir -p %s && printf %%s %s > %s' % (os.path.dirname(path), shlex.quote(rows), path))
     expected = {'device': 'psi', 'parties': ['alice', 'bob'], 'intersection': len(common),
                 'rows': {'alice': len(PSI_IDS['alice']), 'bob': len(PSI_IDS['bob'])}}
-    proc = playbook('playbooks/simulate.yml', '--tags', 'job', '-e', 'job_src=examples/psi.py', '-e', 'job_name=psi',
-                    '-e', json.dumps({'job_expected_result': expected}))
+    psi = ('playbooks/simulate.yml', '--tags', 'job', '-e', 'job_src=examples/psi.py', '-e', 'job_name=psi',
+           '-e', json.dumps({'job_expected_result': expected}))
+    proc = playbook(*psi)
+    if proc.returncode != 0 and 'Get data timeout' in proc.stdout:
+        # Known flake on this loaded 2-core bed: PSI's first exchange between the two SPU runtimes
+        # sometimes times out on both sides at once. One more run must give the right answer.
+        proc = playbook(*psi)
     assert proc.returncode == 0, proc.stdout[-4000:]
     result = json.loads(host('sim-alice').file('/var/tmp/sfdeploy-jobs/psi/result.json').content_string)
     assert result['ok'] and result['result'] == expected, result
