@@ -276,31 +276,40 @@ def _parties(hosts):
     return (parties, members), errors
 
 
-def _spu_devices(devices, parties, partial=False):
-    """The named SPU devices, checked: {name: {parties, protocol, field, link_desc}}. ``parties``
-    are every party of the federation (this run's and the federation file's); in a ``partial`` run
-    the parties that are not here are left out of each device."""
+def _device_entries(variable, devices, keys, errors):
+    """(name, where, device) of each well-formed entry of a devices variable, in name order; the
+    problems of the others (and of unknown keys) go to ``errors``."""
     if devices in (None, '', {}):
-        return {}, []
+        return []
     if not isinstance(devices, dict):
-        return {}, ['federation_spu_devices must map device names to {parties, protocol, field, link_desc}, '
-                    'got %s' % type(devices).__name__]
-    errors = []
-    out = {}
-    if len(devices) > MAX_SPU_DEVICES:
-        errors.append('federation_spu_devices: %d devices, at most %d' % (len(devices), MAX_SPU_DEVICES))
+        errors.append('%s must map device names to {%s}, got %s' % (variable, ', '.join(keys), type(devices).__name__))
+        return []
+    entries = []
     for name, device in sorted(devices.items(), key=lambda item: str(item[0])):
-        where = 'federation_spu_devices.%s' % name
+        where = '%s.%s' % (variable, name)
         if not PARTY_NAME_RE.match(str(name)):
             errors.append('%s: not a valid device name (a letter, then letters, digits or _)' % where)
             continue
         if not isinstance(device, dict):
-            errors.append('%s: must be a mapping with parties (and protocol, field, link_desc)' % where)
+            errors.append('%s: must be a mapping of %s' % (where, ', '.join(keys)))
             continue
-        unknown = sorted(set(device) - set(SPU_DEVICE_KEYS))
+        unknown = sorted(set(device) - set(keys))
         if unknown:
             errors.append('%s: unknown key(s) %s; a device takes %s' % (where, ', '.join(map(str, unknown)),
-                                                                        ', '.join(SPU_DEVICE_KEYS)))
+                                                                        ', '.join(keys)))
+        entries.append((name, where, device))
+    return entries
+
+
+def _spu_devices(devices, parties, partial=False):
+    """The named SPU devices, checked: {name: {parties, protocol, field, link_desc}}. ``parties``
+    are every party of the federation (this run's and the federation file's); in a ``partial`` run
+    the parties that are not here are left out of each device."""
+    errors = []
+    out = {}
+    if isinstance(devices, dict) and len(devices) > MAX_SPU_DEVICES:
+        errors.append('federation_spu_devices: %d devices, at most %d' % (len(devices), MAX_SPU_DEVICES))
+    for name, where, device in _device_entries('federation_spu_devices', devices, SPU_DEVICE_KEYS, errors):
         members = device.get('parties')
         if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
             errors.append('%s: parties must be a list of party names' % where)
@@ -341,25 +350,9 @@ def _spu_devices(devices, parties, partial=False):
 def _heu_devices(devices, parties, partial=False):
     """The named HEU devices, checked: {name: {sk_keeper, evaluators, schema, key_size, field}}
     (a ``partial`` run does not check their parties: they hold no port or file of their own)."""
-    if devices in (None, '', {}):
-        return {}, []
-    if not isinstance(devices, dict):
-        return {}, ['federation_heu_devices must map device names to {sk_keeper, evaluators, schema, key_size, '
-                    'field}, got %s' % type(devices).__name__]
     errors = []
     out = {}
-    for name, device in sorted(devices.items(), key=lambda item: str(item[0])):
-        where = 'federation_heu_devices.%s' % name
-        if not PARTY_NAME_RE.match(str(name)):
-            errors.append('%s: not a valid device name (a letter, then letters, digits or _)' % where)
-            continue
-        if not isinstance(device, dict):
-            errors.append('%s: must be a mapping with sk_keeper and evaluators (and schema, key_size, field)' % where)
-            continue
-        unknown = sorted(set(device) - set(HEU_DEVICE_KEYS))
-        if unknown:
-            errors.append('%s: unknown key(s) %s; a device takes %s' % (where, ', '.join(map(str, unknown)),
-                                                                        ', '.join(HEU_DEVICE_KEYS)))
+    for name, where, device in _device_entries('federation_heu_devices', devices, HEU_DEVICE_KEYS, errors):
         keeper = device.get('sk_keeper')
         evaluators = device.get('evaluators')
         if not isinstance(keeper, str) or not keeper:
