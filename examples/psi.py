@@ -17,6 +17,8 @@ Shared arguments (``job_args``, the same for everyone; all optional):
   * ``psi_device``: the device's name (default ``psi``);
   * ``psi_key``: the key column both files have (default ``id``);
   * ``psi_receiver``: the party that receives the intersection (default: the device's first party);
+  * ``psi_protocol``: SecretFlow's PSI protocol (default ``PROTOCOL_RR22``; ``PROTOCOL_ECDH``,
+    ``PROTOCOL_KKRT``);
   * ``psi_demo``: ``{party: [ids]}``: write these ids as each party's input file first (on that
     party's head, at its ``psi_input``), for a demonstration without data of your own.
 
@@ -59,7 +61,7 @@ def main(ctx):
         ctx.sf.wait(written)
     reports = spu.psi(keys={p: [key] for p in parties}, input_path=inputs, output_path=outputs,
                       receiver=receiver, table_keys_duplicated={p: False for p in parties},
-                      protocol='PROTOCOL_ECDH', ecdh_curve='CURVE_25519')
+                      protocol=ctx.args.get('psi_protocol', 'PROTOCOL_RR22'), ecdh_curve='CURVE_25519')
     by_party = dict((r['party'], r) for r in reports)
     return {
         'device': name,

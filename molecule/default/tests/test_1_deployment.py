@@ -1,6 +1,7 @@
 """Verify the simulation test bed: one Ray cluster over two machines and a real job's answer."""
 import json
 import os
+import shlex
 import sys
 
 import pytest
@@ -46,6 +47,30 @@ def test_job_result_matches_plaintext():
     assert result['ok'], result
     sums = {p: sum(v) for p, v in VALUES.items()}
     assert result['result'] == {'total': sum(sums.values()), 'richest': max(sums, key=sums.get)}
+
+
+# molecule.yml: each party's PSI input path (job_party_args) on its own host, and their ids.
+PSI_INPUT = {'alice': ('sim-alice', '/srv/alice-data/ids.csv'), 'bob': ('sim-bob', '/var/lib/bob-data/customers.csv')}
+PSI_IDS = {'alice': ['k%03d' % i for i in range(0, 40, 2)], 'bob': ['k%03d' % i for i in range(0, 40, 3)]}
+
+
+def test_psi_on_a_named_spu_device_over_files_on_each_party_host():
+    common = sorted(set(PSI_IDS['alice']) & set(PSI_IDS['bob']))
+    for party, (name, path) in PSI_INPUT.items():
+        rows = 'id,score\n' + ''.join('%s,%d\n' % (k, i) for i, k in enumerate(PSI_IDS[party]))
+        host(name).check_output('mkdir -p %s && printf %%s %s > %s' % (os.path.dirname(path), shlex.quote(rows), path))
+    expected = {'device': 'psi', 'parties': ['alice', 'bob'], 'intersection': len(common),
+                'rows': {'alice': len(PSI_IDS['alice']), 'bob': len(PSI_IDS['bob'])}}
+    psi = ('playbooks/simulate.yml', '--tags', 'job', '-e', 'job_src=examples/psi.py', '-e', 'job_name=psi',
+           '-e', json.dumps({'job_expected_result': expected}))
+    proc = playbook(*psi)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    result = json.loads(host('sim-alice').file('/var/tmp/sfdeploy-jobs/psi/result.json').content_string)
+    assert result['ok'] and result['result'] == expected, result
+    # Each party's SPU runtime wrote its intersection next to its input, on its own host.
+    for party, (name, path) in PSI_INPUT.items():
+        lines = host(name).check_output('cat %s.psi.csv' % path).splitlines()
+        assert sorted(line.split(',')[0].strip('"') for line in lines[1:]) == common, (party, lines)
 
 
 def test_a_named_heu_device_sums_under_the_key_holder_key():

@@ -84,10 +84,6 @@ def test_psi_runs_between_two_of_three_parties_on_files_only_they_hold():
                 'rows': {'bob': len(PSI_IDS['bob']), 'carol': len(PSI_IDS['carol'])}}
     psi = ('-e', 'job_src=examples/psi.py', '-e', 'job_name=psi', '-e', json.dumps({'job_expected_result': expected}))
     proc = run_job(*psi)
-    if proc.returncode != 0 and 'Get data timeout' in proc.stdout:
-        # Known flake on this loaded 2-core bed: PSI's first exchange between the two SPU runtimes
-        # sometimes times out on both sides at once. One more run must give the right answer.
-        proc = run_job(*psi)
     # On failure, every party's part of the message (the failed task's), not only the last party's.
     assert proc.returncode == 0, task_output(proc.stdout, 'Fail naming the party that failed')[:12000]
     for party, name in HEADS.items():
