@@ -14,6 +14,9 @@ import re
 from ansible_collections.sfdeploy.secretflow.plugins.module_utils.topology import SPU_LINK_OPTIONS
 
 TLS_KEYS = ('cert', 'key', 'ca_cert')
+# The Ray resource a party head carries (the ray role sets it); what listens for peers runs there.
+HEAD_RESOURCE = 'sfdeploy_head_%s'
+HEAD_RESOURCE_AMOUNT = 0.001
 # What the tools the job drives write in its log, by version: the job reads these lines.
 # While sf.init waits for its peers (production), RayFed (0.2, the ping barrier of fed.init) logs
 # the parties that have not answered yet: "Try ping ['carol'] at 3 attemp, up to 3600 attemps."
@@ -55,6 +58,19 @@ def allowlist_kwargs(secretflow_version, allowed_list):
     if parse_version(secretflow_version) < (1, 1, 0):
         return {'cross_silo_serializing_allowed_list': allowed_list}
     return {'cross_silo_comm_options': {'serializing_allowed_list': allowed_list}}
+
+
+def head_resources(topology):
+    """party -> the Ray resource its head carries (for the job runner's SPU runtime placement)."""
+    return dict((party, HEAD_RESOURCE % party) for party in topology['parties'])
+
+
+def proxy_placement(secretflow_version, self_party):
+    """RayFed's options that put its proxies, which listen for the peers, on this party's head."""
+    if parse_version(secretflow_version) < (1, 1, 0):
+        return {}
+    label = {HEAD_RESOURCE % self_party: HEAD_RESOURCE_AMOUNT}
+    return {'cross_silo_comm_options': {'send_resource_label': dict(label), 'recv_resource_label': dict(label)}}
 
 
 def _endpoint(host, port):
@@ -206,5 +222,7 @@ def init_kwargs(topology, self_party=None, secretflow_version=None, tls_config=N
                                      % (', '.join(TLS_KEYS), missing or 'none', extra_keys or 'none'))
             kwargs['tls_config'] = dict((k, tls_config[k]) for k in TLS_KEYS)
         kwargs.update(allowlist_kwargs(secretflow_version, allowed_list))
+        for key, value in proxy_placement(secretflow_version, self_party).items():
+            kwargs[key] = dict(kwargs.get(key) or {}, **value)
     kwargs.update(extra or {})
     return kwargs

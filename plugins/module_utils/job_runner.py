@@ -82,37 +82,78 @@ class JobContext(object):
         self.workdir = os.getcwd()
 
 
-# Heads carry this resource (the ray role sets it). Peers dial a party's head, so the actors
-# that listen for them - RayFed's proxies, SPU runtimes - must run there, not on a worker.
-HEAD_RESOURCE = 'sfdeploy_head_%s'
+# Heads carry the resource sfdeploy_head_<party> (the ray role sets it; the spec names it in
+# ``head_resources``, see job_config.HEAD_RESOURCE). Peers dial a party's head, so what listens for them must run there:
+#  * RayFed's proxies (production): placed with RayFed's own options, send_resource_label and
+#    recv_resource_label (job_config.init_kwargs);
+#  * SPU's runtimes: SecretFlow exposes no placement for them, so one narrow hook (below) gives
+#    the actors of SPU's runtime class, and nothing else, their party head's resource.
+# Every other actor, the users' own included, keeps Ray's normal placement.
+HEAD_RESOURCE_AMOUNT = 0.001
+# The SecretFlow releases whose SPU device creates its runtimes as the hook expects: SPU.init calls
+# ``sfd.remote(SPURuntime).party(party).remote(...)`` in secretflow.device.device.spu.
+SPU_HOOK_VERIFIED = ('1.11.',)
 
 
-def _pin_actors_to_party_heads(spec):
-    """Place every actor the job creates on its party's head.
+class _PlacedSPURuntime(object):
+    """sfd.remote(SPURuntime), with the party head's resource added when the party is chosen."""
 
-    SecretFlow places actors by party resource only (simulation) or not at all (production),
-    so in a party with several Ray nodes an SPU runtime or a RayFed receiver could start on a
-    worker and listen where nobody dials. Tasks are not affected: workers still run them."""
-    import ray.actor
+    def __init__(self, remote_class, head_resources):
+        self._remote_class = remote_class
+        self._head_resources = head_resources
 
-    original = ray.actor.ActorClass._remote
-    parties = spec['parties']
+    def party(self, party):
+        placed = self._remote_class.party(party)
+        head = self._head_resources.get(party)
+        if head is None:
+            return placed
+        # Reserve no CPU: the runtime mostly waits on its peers, and must not wait for a CPU.
+        return placed.options(resources={head: HEAD_RESOURCE_AMOUNT}, num_cpus=0)
 
-    def _remote(self, args=None, kwargs=None, **options):
-        resources = dict(options.get('resources') or {})
-        if spec['mode'] == 'production':
-            party = spec['self_party']
-        else:
-            party = next((p for p in parties if p in resources), None)
-        if party and options.get('scheduling_strategy') is None:
-            resources[HEAD_RESOURCE % party] = 0.001
-            options['resources'] = resources
-            # Reserve no CPU: RayFed's two proxies alone would fill a 2-CPU head and leave the
-            # SPU runtime pending forever. These actors mostly wait on the network.
-            options['num_cpus'] = 0
-        return original(self, args=args, kwargs=kwargs, **options)
 
-    ray.actor.ActorClass._remote = _remote
+class _SPUDistributed(object):
+    """What secretflow.device.device.spu sees as ``sfd``: secretflow.distributed, except that
+    remote(SPURuntime) is placed on the party's head."""
+
+    def __init__(self, sfd, runtime_class, head_resources):
+        self._sfd = sfd
+        self._runtime_class = runtime_class
+        self._head_resources = head_resources
+
+    def remote(self, *args, **kwargs):
+        remote_class = self._sfd.remote(*args, **kwargs)
+        if len(args) == 1 and not kwargs and args[0] is self._runtime_class:
+            return _PlacedSPURuntime(remote_class, self._head_resources)
+        return remote_class
+
+    def __getattr__(self, name):
+        return getattr(self._sfd, name)
+
+
+def place_spu_runtimes_on_heads(spu_module, secretflow_version, head_resources):
+    """Install the hook into SecretFlow's SPU module (``secretflow.device.device.spu``), after
+    checking that this SecretFlow is one it was verified with and still has the expected shape."""
+    import inspect
+
+    problems = []
+    if not str(secretflow_version).startswith(SPU_HOOK_VERIFIED):
+        problems.append('SecretFlow %s is not a release this hook was verified with (%s)'
+                        % (secretflow_version, ', '.join(v + 'x' for v in SPU_HOOK_VERIFIED)))
+    runtime = getattr(spu_module, 'SPURuntime', None)
+    sfd = getattr(spu_module, 'sfd', None)
+    try:
+        init_source = inspect.getsource(spu_module.SPU.init)
+    except (AttributeError, TypeError, OSError):
+        init_source = ''
+    if runtime is None or sfd is None or 'sfd.remote(SPURuntime)' not in init_source.replace('\n', '').replace(' ', ''):
+        problems.append('its SPU device no longer creates runtimes with sfd.remote(SPURuntime)')
+    if problems:
+        raise RuntimeError('sfdeploy places SPU runtimes on their party heads (where peers dial them) through a '
+                           'hook on SecretFlow\'s SPU module, and cannot here: %s. Install a verified SecretFlow '
+                           '(secretflow_packages) or update job_runner.place_spu_runtimes_on_heads'
+                           % '; '.join(problems))
+    if not isinstance(sfd, _SPUDistributed):
+        spu_module.sfd = _SPUDistributed(sfd, runtime, head_resources)
 
 
 def _load_script(path):
@@ -297,8 +338,9 @@ def run(spec):
     module = _load_script(spec['script'])
 
     import secretflow as sf
+    import secretflow.device.device.spu as spu_module
 
-    _pin_actors_to_party_heads(spec)
+    place_spu_runtimes_on_heads(spu_module, sf.__version__, spec.get('head_resources') or {})
     front = None
     if spec.get('tls_front'):
         front = start_tls_front(spec['tls_front'], os.path.dirname(spec['status_path']))

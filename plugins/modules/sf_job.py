@@ -369,6 +369,8 @@ def build_spec(p, script_path, check_mode=False):
         'script': script_path,
         'args': p['args'],
         'party_args': _party_args(p['party_args'], self_party),
+        # The Ray resource of each party's head: the runner places SPU's runtimes there.
+        'head_resources': job_config.head_resources(topology),
         'spu': None,
         'peer_watch': job_config.peer_watch(topology, self_party, p['peer_timeout']),
     }

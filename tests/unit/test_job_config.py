@@ -58,7 +58,10 @@ def test_production_init_kwargs(topology):
                         'bob': {'address': '10.0.0.2:20008', 'listen_addr': '10.0.0.2:20008'}},
             'self_party': 'bob'},
         'tls_config': {'cert': 'c', 'key': 'k', 'ca_cert': 'ca'},
-        'cross_silo_comm_options': {'serializing_allowed_list': {'numpy': ['dtype']}},
+        # RayFed's proxies listen for the peers: on bob's head, by RayFed's own resource labels.
+        'cross_silo_comm_options': {'serializing_allowed_list': {'numpy': ['dtype']},
+                                    'send_resource_label': {'sfdeploy_head_bob': 0.001},
+                                    'recv_resource_label': {'sfdeploy_head_bob': 0.001}},
     }
 
 
