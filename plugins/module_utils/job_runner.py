@@ -85,7 +85,10 @@ class JobContext(object):
 # Heads carry the resource sfdeploy_head_<party> (the ray role sets it; the spec names it in
 # ``head_resources``, see job_config.HEAD_RESOURCE). Peers dial a party's head, so what listens for them must run there:
 #  * RayFed's proxies (production): placed with RayFed's own options, send_resource_label and
-#    recv_resource_label (job_config.init_kwargs);
+#    recv_resource_label (job_config.init_kwargs). An actor that names a resource holds one CPU
+#    for its life in Ray (DEFAULT_ACTOR_CREATION_CPU_SPECIFIED), so the two proxies would fill a
+#    2-CPU head and leave the job's tasks pending: rayfed_proxies_take_no_cpu() sets num_cpus 0 in
+#    RayFed's default proxy options (they mostly wait on the network);
 #  * SPU's runtimes: SecretFlow exposes no placement for them, so one narrow hook (below) gives
 #    the actors of SPU's runtime class, and nothing else, their party head's resource.
 # Every other actor, the users' own included, keeps Ray's normal placement.
@@ -128,6 +131,22 @@ class _SPUDistributed(object):
 
     def __getattr__(self, name):
         return getattr(self._sfd, name)
+
+
+# RayFed's default options of its proxy actors (fed.proxy.barriers, RayFed 0.2), copied and then
+# extended with the resource labels for each proxy it starts.
+RAYFED_PROXY_OPTIONS = ('_DEFAULT_RECEIVER_PROXY_OPTIONS', '_DEFAULT_SENDER_PROXY_OPTIONS')
+
+
+def rayfed_proxies_take_no_cpu(barriers):
+    """Make RayFed's proxies reserve no CPU (see above), after checking RayFed's shape."""
+    missing = [name for name in RAYFED_PROXY_OPTIONS if not isinstance(getattr(barriers, name, None), dict)]
+    if missing:
+        raise RuntimeError('sfdeploy starts RayFed\'s proxies with no CPU reserved through its default proxy options, '
+                           'and this RayFed has no %s (RayFed 0.2 has them). Install a verified RayFed '
+                           '(secretflow_packages) or update job_runner.rayfed_proxies_take_no_cpu' % ', '.join(missing))
+    for name in RAYFED_PROXY_OPTIONS:
+        getattr(barriers, name)['num_cpus'] = 0
 
 
 def place_spu_runtimes_on_heads(spu_module, secretflow_version, head_resources):
@@ -341,6 +360,10 @@ def run(spec):
     import secretflow.device.device.spu as spu_module
 
     place_spu_runtimes_on_heads(spu_module, sf.__version__, spec.get('head_resources') or {})
+    if spec['mode'] == 'production':
+        import fed.proxy.barriers
+
+        rayfed_proxies_take_no_cpu(fed.proxy.barriers)
     front = None
     if spec.get('tls_front'):
         front = start_tls_front(spec['tls_front'], os.path.dirname(spec['status_path']))

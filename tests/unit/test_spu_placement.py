@@ -78,3 +78,13 @@ def test_an_unverified_secretflow_is_a_clear_error(version, shape, expected):
         job_runner.place_spu_runtimes_on_heads(module, version, HEADS)
     assert expected in str(err.value) and 'secretflow_packages' in str(err.value)
     assert isinstance(module.sfd, types.SimpleNamespace)
+
+
+def test_rayfed_proxies_reserve_no_cpu_and_an_unknown_rayfed_is_a_clear_error():
+    barriers = types.SimpleNamespace(_DEFAULT_RECEIVER_PROXY_OPTIONS={'max_concurrency': 1000},
+                                     _DEFAULT_SENDER_PROXY_OPTIONS={'max_concurrency': 1000})
+    job_runner.rayfed_proxies_take_no_cpu(barriers)
+    assert barriers._DEFAULT_RECEIVER_PROXY_OPTIONS == {'max_concurrency': 1000, 'num_cpus': 0}
+    assert barriers._DEFAULT_SENDER_PROXY_OPTIONS['num_cpus'] == 0
+    with pytest.raises(RuntimeError, match='this RayFed has no _DEFAULT_SENDER_PROXY_OPTIONS'):
+        job_runner.rayfed_proxies_take_no_cpu(types.SimpleNamespace(_DEFAULT_RECEIVER_PROXY_OPTIONS={}))
