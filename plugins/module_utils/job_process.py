@@ -20,8 +20,9 @@ from ansible_collections.sfdeploy.secretflow.plugins.module_utils.job_config imp
 
 STOP_GRACE_SECONDS = 10
 # A start time agreed among parties (start_at) is honoured only this far ahead: clocks of hosts
-# that disagree by more must not hold a job back for long.
-MAX_START_DELAY_SECONDS = 15.0
+# that disagree by more must not hold a job back for long (the job role plans 2 s plus 1 s a batch
+# of forks ahead: 58 batches fit).
+MAX_START_DELAY_SECONDS = 60.0
 
 
 def planned_start(start_at, now=None):

@@ -144,7 +144,7 @@ options:
     description:
       - With I(state=started) or C(run), the epoch time (this host's clock) at which the driver begins its
         work; the same value on every party makes their starts agree whatever C(forks) is. Ignored when it
-        is in the past or more than 15 seconds ahead (clocks that disagree must not hold a job back).
+        is in the past or more than 60 seconds ahead (clocks that disagree must not hold a job back).
     type: float
   peer_timeout:
     description:

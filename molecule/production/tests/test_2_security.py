@@ -2,6 +2,7 @@
 themselves knocking on each other's Ray ports (bob and carol share one machine); clients with a
 foreign certificate or none on a running job's RayFed and SPU ports; where private keys are; a
 class outside the allowlist; a party whose firewall rules are gone is unhealthy."""
+import json
 import os
 import re
 import subprocess
@@ -219,6 +220,18 @@ def test_the_held_job_succeeds_with_one_fork_and_reports_the_skew(running_job):
     assert 'launch skew (latest start - earliest start):' in out
     for party in HEADS:
         assert "%s: the job's result is the expected one" % party in out.replace("''", "'")
+    # Why the parties start together although --forks 1 launches them one after the other: every
+    # party got the same planned instant, the last launch (its spec written) came before it, and no
+    # driver began its work before it. (The containers share one clock, as NTP-synced hosts do.)
+    plans, launched, began = {}, {}, {}
+    for party, name in HEADS.items():
+        jobdir = '/var/tmp/sfdeploy-jobs/hold-%s' % party
+        plans[party] = json.loads(host(name).check_output('sudo cat %s/spec.json' % jobdir)).get('start_at')
+        launched[party] = float(host(name).check_output('sudo stat -c %%.9Y %s/spec.json' % jobdir))
+        began[party] = json.loads(host(name).check_output('sudo cat %s/result.json' % jobdir))['started']
+    assert len(set(plans.values())) == 1 and None not in plans.values(), plans
+    start_at = plans['alice']
+    assert max(launched.values()) < start_at <= min(began.values()), (launched, start_at, began)
 
 
 def _key_markers():
