@@ -39,6 +39,9 @@ CASES = {
     'a port that is not a number': ("""
         alice: {hosts: {a1: {federation_ports: {rayfed: twenty}}}}""",
         "a1 (party alice): federation_ports.rayfed must be an integer port, got 'twenty'"),
+    # This machine runs no ufw (the suite's machine has none installed).
+    'a firewall backend that does not run': ("""
+        alice: {hosts: {a1: {firewall_backend: ufw}}}""", 'a1: firewall_backend is ufw, but ufw does not run here'),
     'an unknown port name': ("""
         alice: {hosts: {a1: {federation_ports: {rayfeed: 30500}}}}""",
         "a1 (party alice): federation_ports: unknown port name 'rayfeed'"),

@@ -1,13 +1,14 @@
 """Verify the simulation test bed: one Ray cluster over two machines and a real job's answer."""
 import json
 import os
+import re
 import shlex
 import sys
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
-from testbed import host, playbook  # noqa: E402
+from testbed import host, knock, knock_from_here, playbook  # noqa: E402
 
 VENV = '/opt/sfdeploy/envs/alice'  # the head's party's environment
 # molecule.yml's job_args: each party's private numbers.
@@ -40,6 +41,27 @@ def test_pinned_ports_listen(name, ports):
     listening = {line.rsplit(':', 1)[-1] for line in host(name).check_output("ss -Htln | awk '{print $4}'").split()}
     missing = [p for p in ports if str(p) not in listening]
     assert not missing, 'not listening: %s (listening: %s)' % (missing, sorted(listening))
+
+
+def _address(name):
+    return host(name).check_output('hostname -I').split()[0]
+
+
+def test_the_hosts_own_firewalld_and_ufw_let_in_the_cluster_and_keep_out_a_stranger():
+    """sim-alice runs firewalld and sim-bob ufw (molecule.yml): the role found each and added its
+    rules there, and they filter: the cluster's nodes reach each other's Ray ports, this machine
+    (on the same network, in no party) does not."""
+    alice, bob = _address('sim-alice'), _address('sim-bob')
+    rich = host('sim-alice').check_output('firewall-cmd --list-rich-rules')
+    assert 'source address="%s"' % bob in rich and 'port="20000"' in rich, rich
+    ufw = host('sim-bob').check_output('ufw status')
+    assert re.search(r'^20001/tcp\s+ALLOW\s+%s\s' % re.escape(alice), ufw, re.M), ufw
+    assert re.search(r'^20001/tcp\s+DENY\s+Anywhere', ufw, re.M), ufw
+    # Positive controls: each node reaches the other's ports (they listen: test_pinned_ports_listen).
+    assert knock('sim-bob', ['%s:20000' % alice]) == {'%s:20000' % alice: 'open'}
+    assert knock('sim-alice', ['%s:20001' % bob]) == {'%s:20001' % bob: 'open'}
+    stranger = knock_from_here(['%s:20000' % alice, '%s:20001' % bob])
+    assert 'open' not in stranger.values(), stranger
 
 
 def test_job_result_matches_plaintext():
