@@ -3,6 +3,7 @@ party nobody reaches before the job starts, one party torn down on the machine i
 an upgrade one party at a time (which also brings the torn-down party back), and last an upgrade
 that fails on bob (which leaves the parties on different versions). Runs after
 test_1_production.py."""
+import json
 import os
 import re
 import subprocess
@@ -115,11 +116,15 @@ def test_check_mode_on_fresh_hosts_reports_the_deployment_and_changes_nothing(tm
     assert mallory.check_output(TRACES) == ''
     inventory = tmp_path / 'fresh.yml'
     inventory.write_text(yaml.safe_dump(FRESH))
-    # Each CA mode that makes keys on the hosts: its own certificate task reports what it would do.
+    # Each CA mode: its own certificate task reports what it would do. The user's files (user
+    # mode) are made here, on the controller, as a user brings them.
+    user = _user_tls_files(tmp_path)
     certificates = {'party': "Issue this head's key and certificate with its party's own CA",
-                    'shared': 'Report the keys and certificate a run would make (check mode, library not installed yet)'}
+                    'shared': 'Report the keys and certificate a run would make (check mode, library not installed yet)',
+                    'user': "Install the user's private key"}
     for mode, certificate_task in certificates.items():
-        args = playbook_args('playbooks/production.yml', '--check', '--diff', '-e', 'tls_ca_mode=%s' % mode)
+        args = playbook_args('playbooks/production.yml', '--check', '--diff', '-e', 'tls_ca_mode=%s' % mode,
+                             *(['-e', json.dumps(user)] if mode == 'user' else []))
         args['args'][args['args'].index('-i') + 1] = str(inventory)
         proc = subprocess.run(**args, check=False)
         assert proc.returncode == 0, (mode, proc.stdout[-4000:])
@@ -131,6 +136,22 @@ def test_check_mode_on_fresh_hosts_reports_the_deployment_and_changes_nothing(tm
             reported = task_output(proc.stdout, task)
             assert 'changed: [fresh-dan]' in reported and 'changed: [fresh-erin]' in reported, (mode, task, reported)
         assert mallory.check_output(TRACES) == '', mode
+        if mode == 'user':
+            key_line = open(user['tls_user_key_src']).read().splitlines()[1]
+            assert key_line not in proc.stdout
+
+
+def _user_tls_files(directory):
+    """A CA and a certificate it signed, with its key, as files on the controller (tls_ca_mode user)."""
+    def openssl(*args):
+        subprocess.run(['openssl'] + list(args), cwd=str(directory), check=True, capture_output=True)
+    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '30',
+            '-subj', '/CN=user test CA')
+    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'node.key', '-out', 'node.csr', '-subj', '/CN=fresh')
+    openssl('x509', '-req', '-in', 'node.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
+            '-out', 'node.pem', '-days', '30')
+    return {'tls_user_cert_src': str(directory / 'node.pem'), 'tls_user_key_src': str(directory / 'node.key'),
+            'tls_user_ca_src': str(directory / 'ca.pem')}
 
 
 # On alice's head: drop (not reject) what reaches its cross-silo ports, as a firewall in the
