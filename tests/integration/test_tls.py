@@ -1,6 +1,7 @@
 """The tls role's three CA modes on this machine (two parties on loopback, files in a temporary
 directory): who signs whom, who trusts whom, where the keys are, and a second run that changes
 nothing. Only the tls role runs (--tags tls), so no SecretFlow is needed."""
+import base64
 import os
 import stat
 import textwrap
@@ -74,12 +75,27 @@ def test_each_party_has_its_own_ca_and_trusts_only_the_peers(tmp_path):
     _check_idempotent(inventory)
 
 
+def _key_traces(paths):
+    """What of each private key file would show in a run's output: a line of its PEM body, and
+    a stretch of the file in base64, past the header every key shares (as slurp would carry it)."""
+    traces = []
+    for path in paths:
+        data = open(path, 'rb').read()
+        traces += [data.decode().splitlines()[1], base64.b64encode(data).decode()[80:160]]
+    return traces
+
+
 def test_a_shared_ca_signs_every_head_from_its_csr(tmp_path):
     inventory = _inventory(tmp_path)
-    proc = _run(inventory, '-e', 'tls_ca_mode=shared')
+    # -vvv: every module's arguments and results are printed; no key may be among them.
+    proc = _run(inventory, '-vvv', '-e', 'tls_ca_mode=shared')
     assert proc.returncode == 0, proc.stdout[-3000:]
     ca = _cert(tmp_path / 'a1' / 'ca.crt')  # the first party's head holds the CA
     assert not (tmp_path / 'b1' / 'ca.key').exists()
+    # Keys stay where they were made: the CA's and a1's on a1, b1's on b1; none in the output.
+    keys = [tmp_path / 'a1' / 'ca.key', tmp_path / 'a1' / 'node.key', tmp_path / 'b1' / 'node.key']
+    assert not [t for t in _key_traces(keys) if t in proc.stdout]
+    assert sorted(p.name for p in (tmp_path / 'b1').iterdir() if p.name.endswith('.key')) == ['node.key']
     for me in ('a1', 'b1'):
         assert _signed_by(_cert(tmp_path / me / 'node.crt'), ca)
         assert [c.subject for c in _bundle(tmp_path / me / 'peers-ca.pem')] == [ca.subject]
@@ -95,8 +111,9 @@ def test_user_supplied_files_are_installed_without_showing_the_key(tmp_path):
     user = '{tls_ca_mode: user, tls_user_cert_src: %s/%%s/node.crt, tls_user_key_src: %s/%%s/node.key, ' \
            'tls_user_ca_src: %s/%%s/peers-ca.pem}' % (made, made, made)
     inventory = _inventory(tmp_path, a1=user % ('a1', 'a1', 'a1'), b1=user % ('b1', 'b1', 'b1'))
-    proc = _run(inventory, '-v')
+    proc = _run(inventory, '-vvv')
     assert proc.returncode == 0, proc.stdout[-3000:]
+    assert not [t for t in _key_traces([made / 'a1' / 'node.key', made / 'b1' / 'node.key']) if t in proc.stdout]
     for me in ('a1', 'b1'):
         assert open(tmp_path / me / 'node.crt').read() == open(made / me / 'node.crt').read()
         assert stat.S_IMODE(os.stat(tmp_path / me / 'node.key').st_mode) == 0o600
