@@ -87,8 +87,8 @@ def _key_traces(paths):
 
 def test_a_shared_ca_signs_every_head_from_its_csr(tmp_path):
     inventory = _inventory(tmp_path)
-    # -vvv: every module's arguments and results are printed; no key may be among them.
-    proc = _run(inventory, '-vvv', '-e', 'tls_ca_mode=shared')
+    # -vvv --diff: every module's arguments, results and file changes are printed; no key may be among them.
+    proc = _run(inventory, '-vvv', '--diff', '-e', 'tls_ca_mode=shared')
     assert proc.returncode == 0, proc.stdout[-3000:]
     ca = _cert(tmp_path / 'a1' / 'ca.crt')  # the first party's head holds the CA
     assert not (tmp_path / 'b1' / 'ca.key').exists()
@@ -111,7 +111,7 @@ def test_user_supplied_files_are_installed_without_showing_the_key(tmp_path):
     user = '{tls_ca_mode: user, tls_user_cert_src: %s/%%s/node.crt, tls_user_key_src: %s/%%s/node.key, ' \
            'tls_user_ca_src: %s/%%s/peers-ca.pem}' % (made, made, made)
     inventory = _inventory(tmp_path, a1=user % ('a1', 'a1', 'a1'), b1=user % ('b1', 'b1', 'b1'))
-    proc = _run(inventory, '-vvv')
+    proc = _run(inventory, '-vvv', '--diff')
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert not [t for t in _key_traces([made / 'a1' / 'node.key', made / 'b1' / 'node.key']) if t in proc.stdout]
     for me in ('a1', 'b1'):
