@@ -118,6 +118,21 @@ importer() {
   rm -rf "$out"
 }
 unit() { limit 600 python -m pytest -q -p no:cacheprovider tests/unit; }
+# README command 1 (scripts/setup.sh) as a user runs it on this machine: the job's answer; again
+# with nothing to do (changed=0); and in check mode (changed=0). The job is skipped in the last two.
+readme_setup() {
+  local out run
+  for run in "" "--skip-tags job" "--skip-tags job --check"; do
+    # shellcheck disable=SC2086  # the run's arguments, split on purpose
+    out=$(limit 1200 bash scripts/setup.sh $run 2>&1) || { printf '%s\n' "$out" | tail -40; echo "setup.sh $run failed"; return 1; }
+    if [ -z "$run" ] && ! grep -q "the job''s result is the expected one" <<<"$out"; then
+      printf '%s\n' "$out" | tail -40; echo "setup.sh: no expected result"; return 1
+    fi
+    if [ -n "$run" ] && grep -E '^[a-z-]+ +: ok=' <<<"$out" | grep -qv ' changed=0 '; then
+      printf '%s\n' "$out" | grep -A6 'PLAY RECAP'; echo "setup.sh $run changed something"; return 1
+    fi
+  done
+}
 # Roles driven by ansible-playbook on this machine (no containers).
 integration() { limit 2400 python -m pytest -q -p no:cacheprovider tests/integration; }
 # The default scenario runs as users run it: plain `molecule test`.
@@ -181,6 +196,7 @@ if [ "${1:-all}" != fast ]; then
 fi
 # The ecosystem's own checks come after the scenarios: they are CPU-heavy (pylint, ansible-lint
 # inside Galaxy's importer), and on a 2-core machine they slowed the scenarios' SecretFlow jobs.
+step readme-setup readme_setup
 step collection-installed installed
 step docs-lint docs_lint
 step changelog-lint changelog

@@ -39,3 +39,13 @@ def test_a_missing_file_function_case_or_section_is_reported(tmp_path):
     assert 'no case "a free port"' in found[2]
     assert 'no README section "Day 3"' in found[3]
     assert 'lists no test and no gap' in found[4]
+
+
+def test_a_suite_step_is_a_shell_function_of_scripts_test_sh(tmp_path):
+    (tmp_path / 'scripts').mkdir()
+    (tmp_path / 'scripts' / 'test.sh').write_text('readme_setup() {\n  true\n}\n')
+    readme = '## Quick start\n'
+    ok = [{'claim': 'c', 'section': 'Quick start', 'tests': ['scripts/test.sh::readme_setup']}]
+    bad = [{'claim': 'c', 'section': 'Quick start', 'tests': ['scripts/test.sh::no_such_step']}]
+    assert check_claims.problems(ok, readme, root=str(tmp_path)) == []
+    assert check_claims.problems(bad, readme, root=str(tmp_path)) != []
