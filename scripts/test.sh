@@ -44,15 +44,14 @@ docs() {
     limit 120 ansible-doc -t lookup "sfdeploy.secretflow.$m" >/dev/null || return 1
   done
 }
+# The collection tarball, built once here; the checks below that read a tarball use this one.
+TARBALL_DIR=$(mktemp -d)
 build() {
-  local out
-  out=$(mktemp -d)
-  limit 300 ansible-galaxy collection build --force --output-path "$out" >/dev/null || return 1
+  limit 300 ansible-galaxy collection build --force --output-path "$TARBALL_DIR" >/dev/null || return 1
   # The tarball holds the collection, not the test bed.
-  if tar -tzf "$out"/sfdeploy-secretflow-*.tar.gz | grep -E '(^|/)(molecule|tests|\.ci)/'; then
+  if tar -tzf "$TARBALL_DIR"/sfdeploy-secretflow-*.tar.gz | grep -E '(^|/)(molecule|tests|\.ci)/'; then
     echo "test files leaked into the collection tarball"; return 1
   fi
-  rm -rf "$out"
 }
 claims() { limit 60 python tests/check_claims.py; }
 # The docs as the ecosystem's tools read them (the rendered docs site, Galaxy), and the changelog.
@@ -74,7 +73,7 @@ changelog() { limit 60 antsibull-changelog lint && limit 60 antsibull-changelog 
 ee() {
   local ctx
   ctx=$(mktemp -d)
-  limit 300 ansible-galaxy collection build --force --output-path ee/ >/dev/null || return 1
+  cp "$TARBALL_DIR"/sfdeploy-secretflow-*.tar.gz ee/ || return 1
   (cd ee && limit 300 ansible-builder create -f execution-environment.yml -c "$ctx" >/dev/null) || return 1
   [ -f "$ctx/Containerfile" ] && grep -q 'sfdeploy-secretflow' "$ctx/_build/requirements.yml"
   local rc=$?
@@ -85,8 +84,7 @@ ee() {
 installed() {
   local dir pb
   dir=$(mktemp -d)
-  limit 300 ansible-galaxy collection build --force --output-path "$dir" >/dev/null || return 1
-  limit 300 ansible-galaxy collection install --force --no-deps -p "$dir/cols" "$dir"/sfdeploy-secretflow-*.tar.gz >/dev/null 2>&1 || return 1
+  limit 300 ansible-galaxy collection install --force --no-deps -p "$dir/cols" "$TARBALL_DIR"/sfdeploy-secretflow-*.tar.gz >/dev/null 2>&1 || return 1
   for pb in simulate production status upgrade teardown; do
     (cd "$dir" && limit 120 env -u ANSIBLE_CONFIG ANSIBLE_COLLECTIONS_PATH="$dir/cols" ansible-playbook \
       -i "$ROOT/inventories/local" "sfdeploy.secretflow.$pb" --syntax-check >/dev/null) || { echo "sfdeploy.secretflow.$pb"; return 1; }
@@ -113,8 +111,7 @@ importer() {
   [ -x "$env/bin/python" ] || uv venv --quiet --python "$VENV/bin/python" "$env" || return 1
   limit 300 uv pip install --quiet --python "$env/bin/python" galaxy-importer==0.4.44 || return 1
   out=$(mktemp -d)
-  limit 300 ansible-galaxy collection build --force --output-path "$out" >/dev/null || return 1
-  (cd "$out" && limit 600 "$env/bin/python" -m galaxy_importer.main "$out"/sfdeploy-secretflow-*.tar.gz) || return 1
+  (cd "$out" && limit 600 "$env/bin/python" -m galaxy_importer.main "$TARBALL_DIR"/sfdeploy-secretflow-*.tar.gz) || return 1
   rm -rf "$out"
 }
 unit() { limit 600 python -m pytest -q -p no:cacheprovider tests/unit; }
@@ -194,8 +191,9 @@ step integration-tests integration
 if [ "${1:-all}" != fast ]; then
   finish_scenarios
 fi
-# The ecosystem's own checks come after the scenarios: they are CPU-heavy (pylint, ansible-lint
-# inside Galaxy's importer), and on a 2-core machine they slowed the scenarios' SecretFlow jobs.
+# README command 1 runs a SecretFlow job on this machine, and the ecosystem's own checks are
+# CPU-heavy (pylint, ansible-lint inside Galaxy's importer): on a 2-core machine they slowed the
+# scenarios' SecretFlow jobs, so they come after the scenarios.
 step readme-setup readme_setup
 step collection-installed installed
 step docs-lint docs_lint
@@ -203,7 +201,7 @@ step changelog-lint changelog
 step galaxy-importer importer
 step execution-environment ee
 step ansible-test-sanity sanity
-rm -rf "$LOGS"
+rm -rf "$LOGS" "$TARBALL_DIR"
 
 echo
 [ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"
