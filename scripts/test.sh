@@ -129,6 +129,10 @@ readme_setup() {
       printf '%s\n' "$out" | grep -A6 'PLAY RECAP'; echo "setup.sh $run changed something"; return 1
     fi
   done
+  # inventories/local says firewall_backend: none - this machine's firewall is left as it was.
+  if [ -e /etc/sfdeploy/firewall ] || { command -v nft >/dev/null && nft list tables 2>/dev/null | grep -q sfdeploy; }; then
+    ls -l /etc/sfdeploy/firewall 2>&1; nft list tables 2>&1; echo "setup.sh: firewall_backend none, but rules were written"; return 1
+  fi
 }
 # Roles driven by ansible-playbook on this machine (no containers).
 integration() { limit 2400 python -m pytest -q -p no:cacheprovider tests/integration; }

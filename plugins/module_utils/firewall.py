@@ -19,22 +19,43 @@ def span(low, high, sep='-'):
 
 
 def rule_pairs(rules, style=None):
-    """What a backend states for ``rules``, one entry per port range and source:
-
-    * None: [[low, high], source] pairs;
-    * 'firewalld': the rich rule of each pair, as firewalld lists it;
-    * 'ufw': {from_ip, to_port} of each pair (ufw's allow rules);
-    * 'ufw_deny': each port range once, as ufw writes it (the deny rules after the allows)."""
+    """One entry per port range and source of ``rules``: [[low, high], source] pairs, or with
+    ``style='firewalld'`` the rich rule of each pair, as firewalld lists it."""
     pairs = [[list(ports), source] for rule in rules for ports in rule['ports'] for source in rule['sources']]
     if style is None:
         return pairs
     if style == 'firewalld':
         return [firewalld_rich_rule(ports, source) for ports, source in pairs]
-    if style == 'ufw':
-        return [{'from_ip': source, 'to_port': span(ports[0], ports[1], ':')} for ports, source in pairs]
-    if style == 'ufw_deny':
-        return [span(low, high, ':') for rule in rules for low, high in rule['ports']]
-    raise ValueError('firewall_rule_pairs: unknown style %r (firewalld, ufw, ufw_deny)' % (style,))
+    raise ValueError('firewall_rule_pairs: unknown style %r (firewalld)' % (style,))
+
+
+def ufw_rules(rules):
+    """ufw's rules for ``rules``, in the order they must take effect: ('allow', source, port) for
+    each pair, then ('deny', 'any', port) for each port range (ufw takes the first match)."""
+    allows = [('allow', source, span(ports[0], ports[1], ':')) for ports, source in rule_pairs(rules)]
+    denies = [('deny', 'any', span(low, high, ':')) for rule in rules for low, high in rule['ports']]
+    return allows + denies
+
+
+def ufw_args(rule):
+    """The ufw command-line words that state ``rule`` (an entry of ufw_rules)."""
+    action, source, port = rule
+    return [action, 'from', source, 'to', 'any', 'port', port, 'proto', 'tcp']
+
+
+UFW_ADDED = re.compile(r"^ufw (allow|deny) (?:from (\S+) to any port (\S+) proto tcp|(\S+)/tcp|proto tcp to any port (\S+))"
+                       r"(?: comment '.*')?$")
+
+
+def ufw_added(text):
+    """The tcp rules of ``ufw show added``, in ufw's order, as ufw_rules states them."""
+    out = []
+    for line in (text or '').splitlines():
+        match = UFW_ADDED.match(line.strip())
+        if match:
+            action, source, port, port_any, port_any2 = match.groups()
+            out.append((action, source or 'any', port or port_any or port_any2))
+    return out
 
 
 def filtered_ports(ports, rules):
@@ -124,22 +145,26 @@ UFW_LINE = re.compile(r'^(\d+(?::\d+)?)/tcp(?: \(v6\))?\s+(ALLOW|DENY)(?: IN)?\s
 
 
 def ufw_problems(text, rules):
-    """Allow and deny rules (``ufw status``) missing for ``rules``."""
-    allowed = set()
-    denied = set()
-    for line in (text or '').splitlines():
+    """Allow and deny rules (``ufw status``) missing for ``rules``, or in the wrong order (ufw
+    takes the first match, so an allow listed after the deny of its ports lets nobody in)."""
+    first = {}
+    for index, line in enumerate((text or '').splitlines()):
         match = UFW_LINE.match(line.strip())
         if match:
             port, action, source = match.groups()
-            (allowed if action == 'ALLOW' else denied).add((port, source))
+            first.setdefault((action, port, source), index)
     problems = []
     for ports, source in rule_pairs(rules):
-        if (span(ports[0], ports[1], ':'), source) not in allowed:
-            problems.append('ufw does not allow %s on %s' % (source, span(ports[0], ports[1], ':')))
+        port = span(ports[0], ports[1], ':')
+        allow, deny = first.get(('ALLOW', port, source)), first.get(('DENY', port, 'Anywhere'))
+        if allow is None:
+            problems.append('ufw does not allow %s on %s' % (source, port))
+        elif deny is not None and deny < allow:
+            problems.append('ufw denies %s before it allows %s' % (port, source))
     for rule in rules:
         for ports in rule['ports']:
             port = span(ports[0], ports[1], ':')
-            if (port, 'Anywhere') not in denied:
+            if ('DENY', port, 'Anywhere') not in first:
                 problems.append('ufw does not deny others on %s' % port)
     return problems
 

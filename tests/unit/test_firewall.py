@@ -54,13 +54,30 @@ def test_firewalld_and_ufw_listings():
     assert firewall.problems('firewalld', rich.split('\n', 1)[1], RULES, TABLE) == [
         'firewalld lacks the rich rule: rule family="ipv4" source address="10.0.0.1" port port="20000" '
         'protocol="tcp" accept']
-    ufw = ['Status: active', '', 'To                         Action      From', '--                         ------      ----']
-    ufw += ['%-26s ALLOW       %-26s # sfdeploy' % (a['to_port'] + '/tcp', a['from_ip'])
-            for a in firewall.rule_pairs(RULES, 'ufw')]
-    ufw += ['%-26s DENY        Anywhere                   # sfdeploy' % (port + '/tcp')
-            for port in firewall.rule_pairs(RULES, 'ufw_deny')]
-    assert firewall.problems('ufw', '\n'.join(ufw), RULES, TABLE) == []
-    assert firewall.problems('ufw', '\n'.join(ufw[:-1]), RULES, TABLE) == ['ufw does not deny others on 20009']
+    header = ['Status: active', '', 'To                         Action      From', '--                         ------      ----']
+    listed = ['%-26s %-11s %-26s # sfdeploy' % (port + '/tcp', action.upper(), 'Anywhere' if src == 'any' else src)
+              for action, src, port in firewall.ufw_rules(RULES)]
+    assert firewall.problems('ufw', '\n'.join(header + listed), RULES, TABLE) == []
+    assert firewall.problems('ufw', '\n'.join(header + listed[:-1]), RULES, TABLE) == ['ufw does not deny others on 20009']
+    # ufw takes the first match: an allow listed after the deny of its ports lets nobody in.
+    moved = listed[1:] + listed[:1]
+    assert firewall.problems('ufw', '\n'.join(header + moved), RULES, TABLE) == ['ufw denies 20000 before it allows 10.0.0.1']
+
+
+def test_ufw_show_added_reads_back_as_the_rules_the_module_writes():
+    # What `ufw show added` prints for the rules sf_host_firewall adds (ufw 0.36, Debian 12).
+    text = """Added user rules (see 'ufw status' for running firewall):
+ufw allow from 10.0.0.1 to any port 20000 proto tcp comment 'sfdeploy'
+ufw allow from 10.0.0.3 to any port 20100:20999 proto tcp comment 'sfdeploy'
+ufw deny 20000/tcp comment 'sfdeploy'
+ufw allow 22/tcp
+ufw deny from 10.9.9.9 to any port 80 proto udp"""
+    assert firewall.ufw_added(text) == [('allow', '10.0.0.1', '20000'), ('allow', '10.0.0.3', '20100:20999'),
+                                        ('deny', 'any', '20000'), ('allow', 'any', '22')]
+    assert firewall.ufw_args(('deny', 'any', '20000')) == ['deny', 'from', 'any', 'to', 'any', 'port', '20000',
+                                                            'proto', 'tcp']
+    rules = firewall.ufw_rules(RULES)
+    assert [r[0] for r in rules] == ['allow'] * 6 + ['deny'] * 4
 
 
 def test_no_backend_has_no_problem():
