@@ -17,6 +17,10 @@ description:
   - Otherwise it installs uv (I(uv_version), with pip) when the environment lacks it, writes
     C(sfdeploy-requirements.txt) and C(sfdeploy-overrides.txt) next to the environment, and runs
     C(uv pip install -r ... --override ...) through the machine's cache I(cache_dir).
+  - With I(lock) (a lock compiled by C(scripts/lock.py)), the environment gets exactly the lock's
+    distributions - C(uv pip install --require-hashes --no-deps -r sfdeploy-lock.txt), so every file is
+    checked against the lock's hashes and nothing is resolved on the host - and it is compared with every
+    pin of the lock, before (drift) and after the install (a difference left fails, naming it).
   - May run with C(async) so that other work goes on meanwhile.
 author:
   - sfdeploy contributors (@sfdeploy)
@@ -57,6 +61,11 @@ options:
     description: uv's cache (one per machine).
     type: path
     required: true
+  lock:
+    description:
+      - The text of a lock compiled by C(scripts/lock.py) for I(packages), I(overrides) and I(exclusions)
+        (the playbooks' preflight checks that it fits them). Without it the set is resolved on the host.
+    type: str
   ca_bundle:
     description: CA bundle uv and pip trust to reach the index.
     type: path
@@ -100,6 +109,7 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils import lock as package_lock
 from ansible_collections.sfdeploy.secretflow.plugins.module_utils.files import read, write_atomic
 
 HEADER = '# Managed by sfdeploy (secretflow role); rewritten on every change of the package set.\n'
@@ -116,8 +126,10 @@ for req in sys.argv[1:]:
 '''
 
 
-def file_contents(packages, overrides, exclusions):
-    """The requirement and override files' text."""
+def file_contents(packages, overrides, exclusions, lock=None):
+    """The requirement and override files' text, or the lock's."""
+    if lock:
+        return {'sfdeploy-lock.txt': lock}
     requirements = HEADER + ''.join('%s\n' % r for r in packages)
     override = (HEADER + '# Pins replacing the packages\' own ones, and dependencies never to install.\n'
                 + ''.join('%s\n' % r for r in overrides)
@@ -137,21 +149,33 @@ def main():
             uv_version=dict(type='str', required=True),
             cache_dir=dict(type='path', required=True),
             ca_bundle=dict(type='path', default='/etc/ssl/certs/ca-certificates.crt'),
+            lock=dict(type='str'),
         ),
         supports_check_mode=True)
     p = module.params
     python = p['python']
     prefix = os.path.dirname(os.path.dirname(python))
     uv = os.path.join(os.path.dirname(python), 'uv')
-    wanted = file_contents(p['packages'], p['overrides'], p['exclusions'])
+    locked = package_lock.parse(p['lock']) if p['lock'] else None
+    wanted = file_contents(p['packages'], p['overrides'], p['exclusions'], p['lock'])
+    pins = (['%s==%s' % item for item in sorted(locked['pins'].items())] if locked
+            else p['packages'] + p['overrides'])
     files_changed = sorted(name for name, text in wanted.items() if read(os.path.join(prefix, name)) != text)
 
-    if os.access(python, os.X_OK):
-        rc, out, err = module.run_command([python, '-c', DRIFT_SCRIPT, 'uv==' + p['uv_version']]
-                                          + p['packages'] + p['overrides'])
+    def read_drift():
+        rc, out, err = module.run_command([python, '-c', DRIFT_SCRIPT, 'uv==' + p['uv_version']] + pins)
         if rc != 0:
             module.fail_json(msg='cannot read the versions installed in %s: %s' % (prefix, (err or out).strip()))
-        drift = out.splitlines()
+        return out.splitlines()
+
+    if os.access(python, os.X_OK):
+        if locked and locked['python']:
+            rc, out, err = module.run_command([python, '-c', 'import sys; print("%d.%d" % sys.version_info[:2])'])
+            if out.strip() != locked['python']:
+                have = out.strip()
+                module.fail_json(msg='the lock was compiled for Python %s, but %s is Python %s: compile a lock for it '
+                                     '(scripts/lock.py --python %s)' % (locked['python'], python, have, have))
+        drift = read_drift()
     elif module.check_mode:
         drift = ['%s: the environment does not exist yet' % prefix]
     else:
@@ -177,15 +201,21 @@ def main():
         os.makedirs(p['cache_dir'], mode=0o755)
     for name, text in wanted.items():
         write_atomic(os.path.join(prefix, name), text, 0o644)
-    argv = [uv, 'pip', 'install', '--python', python, '--index-url', p['index_url'],
-            '-r', os.path.join(prefix, 'sfdeploy-requirements.txt'),
-            '--override', os.path.join(prefix, 'sfdeploy-overrides.txt')]
+    argv = [uv, 'pip', 'install', '--python', python, '--index-url', p['index_url']]
+    if locked:
+        argv += ['--require-hashes', '--no-deps', '-r', os.path.join(prefix, 'sfdeploy-lock.txt')]
+    else:
+        argv += ['-r', os.path.join(prefix, 'sfdeploy-requirements.txt'),
+                 '--override', os.path.join(prefix, 'sfdeploy-overrides.txt')]
     argv += ['--extra-index-url=%s' % url for url in p['extra_index_urls']]
     rc, out, err = module.run_command(argv, environ_update={'SSL_CERT_FILE': p['ca_bundle'],
                                                             'UV_CACHE_DIR': p['cache_dir'], 'UV_NO_PROGRESS': '1'})
     if rc != 0:
         module.fail_json(msg='uv could not install the package set into %s: %s'
                          % (prefix, re.sub(r'\s+\n', '\n', (err or out).strip())[-3000:]), **result)
+    left = [line for line in read_drift() if not line.startswith('uv:')] if locked else []
+    if left:
+        module.fail_json(msg='%s differs from the lock after the install: %s' % (prefix, '; '.join(left)), **result)
     module.exit_json(changed=True, stdout_lines=out.splitlines()[-40:], stderr_lines=err.splitlines()[-40:], **result)
 
 

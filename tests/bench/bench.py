@@ -113,10 +113,11 @@ def destroy():
 
 
 def floor_script(name):
+    """The same install as the roles', by hand: OS packages, venv, uv, the default lock's distributions."""
     defaults = yaml.safe_load(open(os.path.join(ROOT, 'roles/secretflow/defaults/main.yml')))
     vars_ = yaml.safe_load(open(os.path.join(ROOT, 'roles/secretflow/vars/main.yml')))
-    overrides = defaults['secretflow_overrides'] + ["%s ; sys_platform == 'never'" % n
-                                                    for n in defaults['secretflow_exclusions']]
+    with open(os.path.join(ROOT, 'roles/secretflow/files/default.lock')) as f:
+        lock_text = f.read()
     os_packages = (['python3-venv'] + vars_['_secretflow_os_packages']['Debian'] + ['nftables']
                    + ['python3-cryptography', 'stunnel4'])
     return '\n'.join([
@@ -125,10 +126,9 @@ def floor_script(name):
         'apt-get install -y -q %s >/dev/null' % ' '.join(os_packages),
         'python3 -m venv /opt/floor',
         '/opt/floor/bin/pip install -q --disable-pip-version-check uv==%s' % defaults['secretflow_uv_version'],
-        'printf "%%s\\n" %s > /tmp/req.txt' % ' '.join(shlex.quote(r) for r in defaults['secretflow_packages']),
-        'printf "%%s\\n" %s > /tmp/ov.txt' % ' '.join(shlex.quote(r) for r in overrides),
+        "cat > /tmp/floor.lock <<'SFDEPLOY_LOCK'\n%sSFDEPLOY_LOCK" % lock_text,
         'SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt UV_CACHE_DIR=/var/cache/sfdeploy/uv '
-        '/opt/floor/bin/uv pip install -q --python /opt/floor/bin/python -r /tmp/req.txt --override /tmp/ov.txt',
+        '/opt/floor/bin/uv pip install -q --python /opt/floor/bin/python --require-hashes --no-deps -r /tmp/floor.lock',
     ])
 
 

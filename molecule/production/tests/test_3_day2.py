@@ -13,7 +13,7 @@ import yaml
 
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
 from production_bed import HEADS, NODES, PSI_INPUT, TLS, env, port, ray_targets  # noqa: E402
-from testbed import changed_counts, host, knock, listening, playbook, playbook_args, status, task_output  # noqa: E402
+from testbed import ROOT, changed_counts, host, knock, listening, playbook, playbook_args, status, task_output  # noqa: E402
 
 
 def rows(out):
@@ -228,10 +228,24 @@ def _task_blocks(out, title):
     return [b for b in blocks if b.split(']', 1)[0].endswith(title)]
 
 
-def test_an_upgrade_goes_one_party_at_a_time_and_the_job_runs_after():
+def _lock(tmp_path, packages):
+    """The lock of another package set, compiled as the README says (scripts/lock.py)."""
+    settings, out = tmp_path / 'set.yml', tmp_path / 'set.lock'
+    settings.write_text(yaml.safe_dump({'secretflow_packages': packages}))
+    subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'lock.py'), '--vars', str(settings), '-o', str(out)],
+                   check=True, timeout=600)
+    return str(out)
+
+
+def test_an_upgrade_goes_one_party_at_a_time_and_the_job_runs_after(tmp_path):
     before = {name: _restarted_at(name) for name in NODES}
-    packages = '["secretflow==1.11.0b0", "ray==2.9.3", "secretflow-rayfed==0.2.1a2", "spu==0.9.3b0"]'
-    proc = playbook('playbooks/upgrade.yml', '-e', '{"secretflow_packages": %s}' % packages)
+    wanted = ['secretflow==1.11.0b0', 'ray==2.9.3', 'secretflow-rayfed==0.2.1a2', 'spu==0.9.3b0']
+    extra = json.dumps({'secretflow_packages': wanted, 'secretflow_lock_file': _lock(tmp_path, wanted)})
+    # Without the new set's lock, the default one is refused before any host changes.
+    refused = playbook('playbooks/upgrade.yml', '--skip-tags', 'job', '-e', json.dumps({'secretflow_packages': wanted}))
+    assert refused.returncode != 0 and 'does not fit the package set' in refused.stdout, refused.stdout[-3000:]
+    assert set(changed_counts(refused.stdout)) <= {0}, refused.stdout[-3000:]
+    proc = playbook('playbooks/upgrade.yml', '-e', extra)
     assert proc.returncode == 0, proc.stdout[-4000:]
     for party in HEADS:
         assert "%s: the job's result is the expected one" % party in proc.stdout.replace("''", "'")
@@ -252,7 +266,7 @@ def test_an_upgrade_goes_one_party_at_a_time_and_the_job_runs_after():
     for earlier, later in zip(order, order[1:]):
         assert (max(after[n] for n in NODES if NODES[n][0] == earlier)
                 < min(after[n] for n in NODES if NODES[n][0] == later)), (order, after)
-    again = playbook('playbooks/upgrade.yml', '--skip-tags', 'job', '-e', '{"secretflow_packages": %s}' % packages)
+    again = playbook('playbooks/upgrade.yml', '--skip-tags', 'job', '-e', extra)
     assert again.returncode == 0 and set(changed_counts(again.stdout)) == {0}, again.stdout[-4000:]
     assert {name: _restarted_at(name) for name in NODES} == after, 'an unchanged upgrade restarted Ray'
     # Deployed again by the upgrade, bob's rules are back: nobody outside reaches its Ray.
