@@ -39,6 +39,11 @@ CASES = {
     'a port that is not a number': ("""
         alice: {hosts: {a1: {federation_ports: {rayfed: twenty}}}}""",
         "a1 (party alice): federation_ports.rayfed must be an integer port, got 'twenty'"),
+    # The shipped lock is that of the default set: another set needs its own (scripts/lock.py).
+    'a lock compiled for another package set': ('''
+        alice: {hosts: {a1: {secretflow_packages: [secretflow==1.11.0b0, ray==2.9.3, secretflow-rayfed==0.2.1a2,
+                                                   spu==0.9.3b0]}}}''',
+        'roles/secretflow/files/default.lock does not fit the package set: it was compiled for another package set'),
     # This machine runs no ufw (the suite's machine has none installed).
     'a firewall backend that does not run': ("""
         alice: {hosts: {a1: {firewall_backend: ufw}}}""", 'a1: firewall_backend is ufw, but ufw does not run here'),
@@ -193,6 +198,8 @@ def test_bad_inventory_is_refused_and_changes_nothing(case, tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
     assert expected in re.sub(r'\s+', ' ', out), out[-3000:]
+    if case == 'a lock compiled for another package set':
+        assert 'a1: secretflow_lock_file ' in re.sub(r'\s+', ' ', out), out[-3000:]
     if case == 'python versions that differ':
         assert re.search(r'b1\s+3\.10\.1', out) and re.search(r'a1\s+3\.\d+\.\d+', out), out[-3000:]
     assert all(n == 0 for n in changed_counts(out)), out[-2000:]
