@@ -82,17 +82,38 @@ def recap(output):
     return {m.group(1): int(m.group(2)) for m in re.finditer(r'^(\S+)\s+: ok=\d+\s+changed=(\d+)', output, re.M)}
 
 
+def _six(name, version=None):
+    """The six installed in the environment of NODES[name]'s party (installed first when version is given)."""
+    python = '%s/bin/python' % env(NODES[name][0])
+    if version:
+        host(name).run_test('sudo UV_CACHE_DIR=/var/cache/sfdeploy/uv %s/bin/uv pip install -q --python %s six==%s'
+                            % (env(NODES[name][0]), python, version))
+    return host(name).check_output("%s -c 'import importlib.metadata as m; print(m.version(\"six\"))'" % python)
+
+
 def test_check_mode_reports_what_is_due_and_changes_nothing():
     before = {name: node_state(name) for name in NODES}
     assert all(s['pid'] not in ('', '0') for s in before.values()), before  # every node runs
-    # Due: every Ray node to one CPU (production), everything removed (teardown).
-    runs = {'production': playbook('playbooks/production.yml', '--check', '--diff', '-e', 'ray_num_cpus=1'),
-            'teardown': playbook('playbooks/teardown.yml', '--check', '--diff')}
+    # Due: every Ray node to one CPU (production), everything removed (teardown), and bob's
+    # environment back to the lock (one of its packages was changed by hand).
+    with open(os.path.join(ROOT, 'roles', 'secretflow', 'files', 'default.lock')) as f:
+        locked = re.search(r'^six==(\S+)', f.read(), re.M).group(1)
+    assert _six('prod-bob', '1.16.0') == '1.16.0' != locked
+    try:
+        runs = {'production': playbook('playbooks/production.yml', '--check', '--diff', '-e', 'ray_num_cpus=1'),
+                'teardown': playbook('playbooks/teardown.yml', '--check', '--diff')}
+        assert _six('prod-bob') == '1.16.0'
+    finally:
+        _six('prod-bob', locked)
     for name, proc in runs.items():
         assert proc.returncode == 0, '%s:\n%s' % (name, proc.stdout[-4000:])
         changed = recap(proc.stdout)
         assert all(changed.get(n, 0) > 0 for n in NODES), (name, changed)
     assert '--num-cpus=1' in runs['production'].stdout, runs['production'].stdout[-4000:]
+    # The drift is named on bob's host, and only there.
+    install = task_output(runs['production'].stdout, 'Install the pinned packages with uv')
+    drifted = set(re.findall(r'^changed: \[([^\]]+)\]', install, re.M))
+    assert 'six: want %s, have 1.16.0' % locked in install and drifted == {'prod-bob'}, install[-3000:]
     assert {name: node_state(name) for name in NODES} == before
     assert status('-e', 'status_fail_unhealthy=true').returncode == 0
 
