@@ -74,8 +74,8 @@ ufw allow 22/tcp
 ufw deny from 10.9.9.9 to any port 80 proto udp"""
     assert firewall.ufw_added(text) == [('allow', '10.0.0.1', '20000'), ('allow', '10.0.0.3', '20100:20999'),
                                         ('deny', 'any', '20000'), ('allow', 'any', '22')]
-    assert firewall.ufw_args(('deny', 'any', '20000')) == ['deny', 'from', 'any', 'to', 'any', 'port', '20000',
-                                                            'proto', 'tcp']
+    deny = ['deny', 'from', 'any', 'to', 'any', 'port', '20000', 'proto', 'tcp']
+    assert firewall.ufw_args(('deny', 'any', '20000')) == deny
     rules = firewall.ufw_rules(RULES)
     assert [r[0] for r in rules] == ['allow'] * 6 + ['deny'] * 4
 
