@@ -61,6 +61,11 @@ options:
     description: uv's cache (one per machine).
     type: path
     required: true
+  find_links:
+    description:
+      - A wheelhouse directory on the host (the role copies it there with I(install_source=wheelhouse)). uv, and
+        the packages, are then installed from it with no index at all.
+    type: path
   lock:
     description:
       - The text of a lock compiled by C(scripts/lock.py) for I(packages), I(overrides) and I(exclusions)
@@ -150,6 +155,7 @@ def main():
             cache_dir=dict(type='path', required=True),
             ca_bundle=dict(type='path', default='/etc/ssl/certs/ca-certificates.crt'),
             lock=dict(type='str'),
+            find_links=dict(type='path'),
         ),
         supports_check_mode=True)
     p = module.params
@@ -191,8 +197,9 @@ def main():
         module.exit_json(changed=True, **result)
 
     if uv_drift:
-        rc, out, err = module.run_command([python, '-m', 'pip', 'install', '--disable-pip-version-check',
-                                           'uv==' + p['uv_version']],
+        source = ['--no-index', '--find-links', p['find_links']] if p['find_links'] else []
+        rc, out, err = module.run_command([python, '-m', 'pip', 'install', '--disable-pip-version-check']
+                                          + source + ['uv==' + p['uv_version']],
                                           environ_update={'PIP_INDEX_URL': p['index_url'], 'PIP_CERT': p['ca_bundle']})
         if rc != 0:
             module.fail_json(msg='installing uv %s failed: %s' % (p['uv_version'], (err or out).strip()[-2000:]),
@@ -201,13 +208,14 @@ def main():
         os.makedirs(p['cache_dir'], mode=0o755)
     for name, text in wanted.items():
         write_atomic(os.path.join(prefix, name), text, 0o644)
-    argv = [uv, 'pip', 'install', '--python', python, '--index-url', p['index_url']]
+    argv = [uv, 'pip', 'install', '--python', python]
+    argv += ['--no-index', '--find-links', p['find_links']] if p['find_links'] else ['--index-url', p['index_url']]
     if locked:
         argv += ['--require-hashes', '--no-deps', '-r', os.path.join(prefix, 'sfdeploy-lock.txt')]
     else:
         argv += ['-r', os.path.join(prefix, 'sfdeploy-requirements.txt'),
                  '--override', os.path.join(prefix, 'sfdeploy-overrides.txt')]
-    argv += ['--extra-index-url=%s' % url for url in p['extra_index_urls']]
+    argv += [] if p['find_links'] else ['--extra-index-url=%s' % url for url in p['extra_index_urls']]
     rc, out, err = module.run_command(argv, environ_update={'SSL_CERT_FILE': p['ca_bundle'],
                                                             'UV_CACHE_DIR': p['cache_dir'], 'UV_NO_PROGRESS': '1'})
     if rc != 0:

@@ -177,3 +177,72 @@ def test_a_peer_that_never_starts_its_job_fails_the_others_within_the_bound_nami
         assert 'carol never answered within 45 s (job_peer_timeout): carol at 10.211.2.21:21008' in out, out[-3000:]
         assert 'timed out' not in out
         assert host(HEADS[party]).run("pgrep -af '[j]ob_runner[.]py'").rc == 1
+
+
+# molecule.yml: the workers have no internet and install from the controller's wheelhouse.
+OFFLINE = ('prod-alice-2', 'prod-carol-2')
+POOL = '/var/tmp/sfdeploy-testbed/wheelhouse-pool'
+DEFAULT_LOCK = os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'roles', 'secretflow', 'files',
+                            'default.lock')
+
+
+def _changed(out):
+    return {h: int(n) for h, n in re.findall(r'^(\S+)\s+: ok=\d+\s+changed=(\d+)', out, re.M)}
+
+
+def test_hosts_without_internet_install_the_lock_from_one_download_of_the_controller():
+    """The converge and its idempotence run are behind us: the controller downloaded the lock's
+    distributions once (prepare-ssh.yml emptied the pool), for both offline workers, and the
+    second run downloaded nothing; each worker has one copy and exactly the lock's versions."""
+    with open(os.path.join(POOL, 'downloads.log')) as f:
+        downloads = f.read().splitlines()
+    assert len(downloads) == 1, downloads
+    with open(DEFAULT_LOCK) as f:
+        lock_text = f.read()
+    pins = dict(re.findall(r'^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+) \\', lock_text, re.M))
+    assert int(downloads[0].split()[1]) == len(pins) + 1, downloads  # the lock's files and uv's wheel
+    for name in OFFLINE:
+        machine = host(name)
+        # The machine is cut off the index (its own rule, prepare-ssh.yml) and still got everything.
+        assert 'tcp dport 443 reject' in machine.check_output('sudo nft list table inet testbed_offline')
+        listing = machine.check_output('cat /var/cache/sfdeploy/wheelhouse/*/sfdeploy-wheelhouse.txt').split()
+        assert len(listing) == len(pins) + 1 and any(f.startswith('uv-') for f in listing), listing
+        installed = json.loads(machine.check_output(
+            "%s/bin/python -c 'import importlib.metadata as m, json; "
+            "print(json.dumps({d.metadata[\"Name\"]: d.version for d in m.distributions()}))'" % env(NODES[name][0])))
+        norm = {re.sub(r'[-_.]+', '-', k).lower(): v for k, v in installed.items()}
+        assert {k: norm.get(re.sub(r'[-_.]+', '-', k).lower()) for k in pins} == pins, name
+
+
+def test_an_offline_host_on_the_index_is_refused_naming_it_before_any_host_changes():
+    proc = playbook('playbooks/production.yml', '--skip-tags', 'job', '-e', 'secretflow_install_source=index')
+    out = ' '.join(proc.stdout.split())
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    for name in OFFLINE:
+        assert '%s: cannot reach the package index https://pypi.org/simple (secretflow_index_url)' % name in out, \
+            proc.stdout[-3000:]
+    # The heads reach it (the positive control): only the offline workers are named.
+    for name in set(NODES) - set(OFFLINE):
+        assert '%s: cannot reach the package index' % name not in out
+    assert set(_changed(proc.stdout).values()) == {0}, proc.stdout[-3000:]
+
+
+def test_a_wheelhouse_file_that_does_not_match_the_lock_is_refused_and_nothing_installed(tmp_path):
+    """A lock whose hashes for six match no file of the site's wheelhouse (here the pool itself,
+    given as secretflow_wheelhouse_dir): refused on the controller, before any copy or install."""
+    with open(DEFAULT_LOCK) as f:
+        text = f.read()
+    block = re.search(r'^six==\S+ \\\n(?:    --hash=sha256:[0-9a-f]{64}(?: \\)?\n)+', text, re.M).group(0)
+    tampered = tmp_path / 'tampered.lock'
+    tampered.write_text(text.replace(block, re.sub(r'sha256:[0-9a-f]{64}', 'sha256:' + '0' * 64, block)))
+    before = {name: host(name).check_output('ls -l --time-style=+%%s %s/lib/python3*/site-packages | md5sum'
+                                            % env(NODES[name][0])) for name in OFFLINE}
+    proc = playbook('playbooks/production.yml', '--skip-tags', 'job', '-e',
+                    json.dumps({'secretflow_lock_file': str(tampered), 'secretflow_wheelhouse_dir': POOL}))
+    out = ' '.join(proc.stdout.split())
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    assert re.search(r"the wheelhouse does not match the lock, nothing is installed: six==\S+: six-\S+\.whl has a "
+                     r"sha256 that is not among the lock's hashes", out), proc.stdout[-3000:]
+    assert set(_changed(proc.stdout).values()) == {0}, proc.stdout[-3000:]
+    assert {name: host(name).check_output('ls -l --time-style=+%%s %s/lib/python3*/site-packages | md5sum'
+                                          % env(NODES[name][0])) for name in OFFLINE} == before

@@ -296,13 +296,14 @@ def test_an_upgrade_goes_one_party_at_a_time_and_the_job_runs_after(tmp_path):
 
 def test_an_upgrade_that_fails_on_a_party_stops_there_and_leaves_the_parties_after_it_alone(tmp_path):
     """The scenario's last test (it leaves the parties on different versions). Back to 1.11.0b1,
-    but bob's package index cannot be reached: the parties before bob are upgraded, bob's
+    but bob's package index answers without any of the packages (one bob reaches, so the
+    preflight's reachability check lets it pass): the parties before bob are upgraded, bob's
     upgrade fails naming it, and the parties after bob keep their version and their running Ray."""
     before = {name: (_version(name), _restarted_at(name)) for name in NODES}
     assert {v for v, _unused in before.values()} == {'1.11.0b0'}, before
     offline = tmp_path / 'bob-offline.yml'
     offline.write_text(yaml.safe_dump({'all': {'hosts': {'prod-bob': {
-        'secretflow_index_url': 'http://127.0.0.1:9/simple'}}}}))
+        'secretflow_index_url': 'https://pypi.org/simple/sfdeploy-no-such-index/'}}}}))
     packages = '["secretflow==1.11.0b1", "ray==2.9.3", "secretflow-rayfed==0.2.1a2", "spu==0.9.3b0"]'
     proc = playbook('playbooks/upgrade.yml', '-i', str(offline), '-e', '{"secretflow_packages": %s}' % packages)
     out = proc.stdout
