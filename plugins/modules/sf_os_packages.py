@@ -127,6 +127,13 @@ def run_waiting(module, argv, env, lock_timeout):
         time.sleep(3)
 
 
+def unreachable(missing, output):
+    """The message for OS packages that cannot be fetched: which ones, and what the host needs."""
+    return ('these OS packages are missing and the distribution\'s mirror cannot provide them: %s. A host without '
+            'internet needs a package mirror it reaches, or these packages installed beforehand (README, "Hosts '
+            'without internet"). The package manager said: %s' % (', '.join(missing), output.strip()[-1500:]))
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(names=dict(type='list', elements='str', required=True),
@@ -154,14 +161,24 @@ def main():
         age = lists_age()
         if age is None or age > module.params['cache_valid_time']:
             rc, out, err = run_waiting(module, ['apt-get', 'update', '-q'], env, lock)
+            # A mirror that cannot be reached is only a warning here (W: Failed to fetch): the install
+            # below then fails to find the packages, and says so.
             if rc != 0:
-                module.fail_json(msg='apt-get update failed: %s' % (err or out).strip()[-2000:], missing=missing)
+                module.fail_json(msg=unreachable(missing, err or out), missing=missing)
+            update_said = '\n'.join(line for line in (out + '\n' + err).splitlines() if line.startswith(('W:', 'E:')))
+        else:
+            update_said = ''
         argv = ['apt-get', 'install', '-y', '-q', '-o', 'DPkg::Lock::Timeout=%d' % lock] + missing
     else:
         argv = [module.get_bin_path('dnf') or 'yum', 'install', '-y'] + missing
         env = {}
+        update_said = ''
     rc, out, err = run_waiting(module, argv, env, lock)
     if rc != 0:
+        if re.search(r'Failed to fetch|Temporary failure resolving|Could not resolve|Unable to locate package',
+                     out + err):
+            module.fail_json(msg=unreachable(missing, '\n'.join(t for t in (update_said, (err or out).strip()) if t)),
+                             missing=missing)
         module.fail_json(msg='installing %s failed: %s' % (', '.join(missing), (err or out).strip()[-2000:]),
                          missing=missing)
     module.exit_json(changed=True, missing=missing, diff=diff)
