@@ -86,9 +86,9 @@ def _six(name, version=None):
     """The six installed in the environment of NODES[name]'s party (installed first when version is given)."""
     python = '%s/bin/python' % env(NODES[name][0])
     if version:
-        host(name).run_expect([0], 'sudo SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt UV_CACHE_DIR=/var/cache/sfdeploy/uv '
-                            '%s/bin/uv pip install -q --python %s six==%s'
-                            % (env(NODES[name][0]), python, version))
+        install = ('sudo SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt UV_CACHE_DIR=/var/cache/sfdeploy/uv '
+                   '%s/bin/uv pip install -q --python %s six==%s' % (env(NODES[name][0]), python, version))
+        host(name).run_expect([0], install)
     return host(name).check_output("%s -c 'import importlib.metadata as m; print(m.version(\"six\"))'" % python)
 
 
