@@ -14,7 +14,7 @@ import yaml
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
 from production_bed import (HEADS, NODES, PRIVATE, PSI_INPUT, PSI_OFFSET, TLS, env, party_args,  # noqa: E402
                             plaintext_answer, port)
-from testbed import host, playbook, playbook_args, task_output  # noqa: E402
+from testbed import changed_counts, host, playbook, playbook_args, task_output  # noqa: E402
 
 JOB_PLAYBOOK = 'molecule/resources/production-job.yml'
 
@@ -186,10 +186,6 @@ DEFAULT_LOCK = os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getc
                             'default.lock')
 
 
-def _changed(out):
-    return {h: int(n) for h, n in re.findall(r'^(\S+)\s+: ok=\d+\s+changed=(\d+)', out, re.M)}
-
-
 def test_hosts_without_internet_install_the_lock_from_one_download_of_the_controller():
     """The converge and its idempotence run are behind us: the controller downloaded the lock's
     distributions once (prepare-ssh.yml emptied the pool), for both offline workers, and the
@@ -224,7 +220,7 @@ def test_an_offline_host_on_the_index_is_refused_naming_it_before_any_host_chang
     # The heads reach it (the positive control): only the offline workers are named.
     for name in set(NODES) - set(OFFLINE):
         assert '%s: cannot reach the package index' % name not in out
-    assert set(_changed(proc.stdout).values()) == {0}, proc.stdout[-3000:]
+    assert set(changed_counts(proc.stdout)) == {0}, proc.stdout[-3000:]
 
 
 def test_a_wheelhouse_file_that_does_not_match_the_lock_is_refused_and_nothing_installed(tmp_path):
@@ -243,6 +239,6 @@ def test_a_wheelhouse_file_that_does_not_match_the_lock_is_refused_and_nothing_i
     assert proc.returncode != 0, proc.stdout[-3000:]
     assert re.search(r"the wheelhouse does not match the lock, nothing is installed: six==\S+: six-\S+\.whl has a "
                      r"sha256 that is not among the lock's hashes", out), proc.stdout[-3000:]
-    assert set(_changed(proc.stdout).values()) == {0}, proc.stdout[-3000:]
+    assert set(changed_counts(proc.stdout)) == {0}, proc.stdout[-3000:]
     assert {name: host(name).check_output('ls -l --time-style=+%%s %s/lib/python3*/site-packages | md5sum'
                                           % env(NODES[name][0])) for name in OFFLINE} == before
