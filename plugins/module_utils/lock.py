@@ -20,6 +20,7 @@ import re
 
 HEADER = '# sfdeploy-lock:'
 PIN = re.compile(r'^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^]]*\])?==([^ ;\\]+)')
+HASH = re.compile(r'--hash=sha256:([0-9a-f]+)')
 
 
 def digest(packages, overrides, exclusions):
@@ -39,9 +40,11 @@ def normalize(name):
 
 
 def parse(text):
-    """{inputs, python, platform, pins: {normalized name: version}, hashed: bool} of a lock's text;
-    inputs is None when the sfdeploy line is missing."""
-    info = {'inputs': None, 'python': None, 'platform': None, 'pins': {}, 'hashed': False}
+    """{inputs, python, platform, pins: {normalized name: version}, hashes: {normalized name: set
+    of sha256}, hashed: bool} of a lock's text, pins in the lock's order; inputs is None when the
+    sfdeploy line is missing."""
+    info = {'inputs': None, 'python': None, 'platform': None, 'pins': {}, 'hashes': {}, 'hashed': False}
+    current = None
     for line in (text or '').splitlines():
         if line.startswith(HEADER):
             for word in line[len(HEADER):].split():
@@ -51,9 +54,14 @@ def parse(text):
             continue
         match = PIN.match(line)
         if match:
-            info['pins'][normalize(match.group(1))] = match.group(2)
-        elif line.strip().startswith('--hash=sha256:'):
-            info['hashed'] = True
+            current = normalize(match.group(1))
+            info['pins'][current] = match.group(2)
+            info['hashes'][current] = set()
+        else:
+            found = HASH.search(line)
+            if found and current is not None:
+                info['hashes'][current].add(found.group(1))
+                info['hashed'] = True
     return info
 
 

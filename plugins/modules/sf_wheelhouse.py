@@ -110,18 +110,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sfdeploy.secretflow.plugins.module_utils import lock as package_lock
 from ansible_collections.sfdeploy.secretflow.plugins.module_utils.files import write_atomic
 
-HASH = re.compile(r'--hash=sha256:([0-9a-f]{64})')
-
-
-def pins_with_hashes(text):
-    """[(name==version, set of sha256)] in the lock's order."""
-    out = []
-    for block in re.split(r'\n(?=[A-Za-z0-9])', text or ''):
-        match = package_lock.PIN.match(block)
-        if match:
-            out.append(('%s==%s' % (match.group(1), match.group(2)), set(HASH.findall(block))))
-    return out
-
 
 def pip_platforms(platform):
     """pip's --platform values for uv's platform name: x86_64-manylinux_2_28 is every manylinux
@@ -216,7 +204,7 @@ def main():
     target = ['--python-version', info['python'] or '3.11', '--implementation', 'cp']
     for platform in pip_platforms(info['platform'] or 'x86_64-manylinux_2_28'):
         target += ['--platform', platform]
-    pins = pins_with_hashes(p['lock'])
+    pins = [('%s==%s' % (name, version), info['hashes'][name]) for name, version in info['pins'].items()]
     if not pins:
         module.fail_json(msg='the lock pins no package')
     pool = Pool(module, p['pool'])
