@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 
@@ -16,6 +17,15 @@ def read(path, binary=False):
             return f.read()
     except (IOError, OSError):
         return None
+
+
+def sha256_file(path):
+    """The file's sha256, hex."""
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def write_atomic(path, content, mode, uid=None, gid=None):

@@ -44,6 +44,10 @@ CASES = {
         alice: {hosts: {a1: {secretflow_packages: [secretflow==1.11.0b0, ray==2.9.3, secretflow-rayfed==0.2.1a2,
                                                    spu==0.9.3b0]}}}''',
         'roles/secretflow/files/default.lock does not fit the package set: it was compiled for another package set'),
+    # A wheelhouse holds a lock's files: without a lock there is nothing to download.
+    'a wheelhouse install without a lock': ('''
+        alice: {hosts: {a1: {secretflow_install_source: wheelhouse, secretflow_lock_file: ''}}}''',
+        'a1: secretflow_install_source is wheelhouse, but secretflow_lock_file is empty'),
     # This machine runs no ufw (the suite's machine has none installed).
     'a firewall backend that does not run': ("""
         alice: {hosts: {a1: {firewall_backend: ufw}}}""", 'a1: firewall_backend is ufw, but ufw does not run here'),

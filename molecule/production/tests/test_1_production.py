@@ -14,7 +14,7 @@ import yaml
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
 from production_bed import (HEADS, NODES, PRIVATE, PSI_INPUT, PSI_OFFSET, TLS, env, party_args,  # noqa: E402
                             plaintext_answer, port)
-from testbed import changed_counts, host, playbook, playbook_args, task_output  # noqa: E402
+from testbed import INVENTORY, changed_counts, host, playbook, playbook_args, task_output  # noqa: E402
 
 JOB_PLAYBOOK = 'molecule/resources/production-job.yml'
 
@@ -182,8 +182,16 @@ def test_a_peer_that_never_starts_its_job_fails_the_others_within_the_bound_nami
 # molecule.yml: the workers have no internet and install from the controller's wheelhouse.
 OFFLINE = ('prod-alice-2', 'prod-carol-2')
 POOL = '/var/tmp/sfdeploy-testbed/wheelhouse-pool'
+WHEELHOUSE = '/var/cache/sfdeploy/wheelhouse'
+with open(os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'roles', 'secretflow', 'defaults',
+                       'main.yml')) as _defaults:
+    UV_VERSION = yaml.safe_load(_defaults)['secretflow_uv_version']
 DEFAULT_LOCK = os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'roles', 'secretflow', 'files',
                             'default.lock')
+
+
+def norm_name(name):
+    return re.sub(r'[-_.]+', '-', name).lower()
 
 
 def test_hosts_without_internet_install_the_lock_from_one_download_of_the_controller():
@@ -196,18 +204,61 @@ def test_hosts_without_internet_install_the_lock_from_one_download_of_the_contro
     with open(DEFAULT_LOCK) as f:
         lock_text = f.read()
     pins = dict(re.findall(r'^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+) \\', lock_text, re.M))
+    lock_hashes = {name: set(re.findall(r'sha256:([0-9a-f]{64})', block)) for name, block in re.findall(
+        r'^([A-Za-z0-9][A-Za-z0-9._-]*)==\S+ \\\n((?:    --hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)', lock_text, re.M)}
     assert int(downloads[0].split()[1]) == len(pins) + 1, downloads  # the lock's files and uv's wheel
     for name in OFFLINE:
         machine = host(name)
         # The machine is cut off the index (its own rule, prepare-ssh.yml) and still got everything.
         assert 'tcp dport 443 reject' in machine.check_output('sudo nft list table inet testbed_offline')
-        listing = machine.check_output('cat /var/cache/sfdeploy/wheelhouse/*/sfdeploy-wheelhouse.txt').split()
-        assert len(listing) == len(pins) + 1 and any(f.startswith('uv-') for f in listing), listing
+        # One file per pin, each with one of its pin's hashes (checked here, on the host), and uv's wheel.
+        copy = dict(reversed(line.split(None, 1)) for line in machine.check_output(
+            'cd %s && sha256sum *' % WHEELHOUSE).splitlines())
+        assert sorted(f.split('-')[0] for f in copy if f.startswith('uv-')) == ['uv'], sorted(copy)
+        assert len(copy) == len(pins) + 1, sorted(copy)
+        for pin, version in pins.items():
+            named = [f for f in copy if norm_name(f.split('-')[0]) == norm_name(pin) and f.split('-')[1] == version]
+            assert len(named) == 1 and copy[named[0]] in lock_hashes[pin], (pin, named)
         installed = json.loads(machine.check_output(
             "%s/bin/python -c 'import importlib.metadata as m, json; "
             "print(json.dumps({d.metadata[\"Name\"]: d.version for d in m.distributions()}))'" % env(NODES[name][0])))
-        norm = {re.sub(r'[-_.]+', '-', k).lower(): v for k, v in installed.items()}
-        assert {k: norm.get(re.sub(r'[-_.]+', '-', k).lower()) for k in pins} == pins, name
+        norm = {norm_name(k): v for k, v in installed.items()}
+        assert {k: norm.get(norm_name(k)) for k in pins} == pins, name
+
+
+def test_a_machine_gets_only_the_files_it_lacks_and_a_download_or_copy_shows_its_progress():
+    """six gone from the controller's pool, six and the largest file gone from prod-alice-2's copy:
+    the wheelhouse step (the role's own arguments, progress every file) downloads six alone, copies
+    those two files to prod-alice-2 alone with a line per file, and a second call does nothing."""
+    with open(os.path.join(POOL, 'index.json')) as f:
+        pool = {name: digest for digest, name in json.load(f).items()}
+    six = [n for n in pool if n.startswith('six-')][0]
+    largest = max(pool, key=lambda n: os.path.getsize(os.path.join(POOL, n)))
+    os.unlink(os.path.join(POOL, six))
+    alice2 = host('prod-alice-2')
+    alice2.check_output('sudo rm %s/%s %s/%s' % (WHEELHOUSE, six, WHEELHOUSE, largest))
+    args = json.dumps({'lock_file': DEFAULT_LOCK, 'pool': POOL, 'uv_version': UV_VERSION, 'dest': WHEELHOUSE,
+                       'progress_interval': 0})
+    run = playbook_args('playbooks/production.yml')
+    adhoc = ['ansible', '-i', INVENTORY, ','.join(OFFLINE), '--become', '-m', 'sfdeploy.secretflow.sf_wheelhouse',
+             '-a', args]
+    proc = subprocess.run(**dict(run, args=adhoc), check=False)
+    out = proc.stdout
+    assert proc.returncode == 0 and re.search(r'^prod-alice-2 \| CHANGED =>', out, re.M), out[-3000:]
+    assert 'sfdeploy wheelhouse: downloading what the pool lacks from https://pypi.org/simple: 1 file\n' in out, out
+    assert 'downloading what the pool lacks from https://pypi.org/simple: done, 1 of 1 files' in out, out
+    copying = 'sfdeploy wheelhouse: copying to prod-alice-2:%s: ' % WHEELHOUSE
+    assert re.search(re.escape(copying) + r'2 files \(\d+ MB\)\n', out), out
+    assert re.search(re.escape(copying) + r'1 of 2 files done, \d+(\.\d)? (kB|MB) of \d+ MB, 1 left, \d+ s', out), out
+    assert re.search(re.escape(copying) + r'done, 2 of 2 files, \d+ MB in \d+ s', out), out
+    assert 'copying to prod-carol-2' not in out, out
+    with open(os.path.join(POOL, 'downloads.log')) as f:
+        assert f.read().splitlines()[-1].split()[1:3] == ['1', 'files']
+    for name in (six, largest):
+        assert alice2.check_output('sha256sum %s/%s' % (WHEELHOUSE, name)).split()[0] == pool[name]
+    again = subprocess.run(**dict(run, args=adhoc), check=False)
+    assert again.returncode == 0 and 'sfdeploy wheelhouse' not in again.stdout, again.stdout[-3000:]
+    assert again.stdout.count(' | SUCCESS =>') == 2 and ' | CHANGED' not in again.stdout, again.stdout[-3000:]
 
 
 def test_an_offline_host_on_the_index_is_refused_naming_it_before_any_host_changes():
