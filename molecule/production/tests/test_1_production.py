@@ -226,10 +226,11 @@ def test_hosts_without_internet_install_the_lock_from_one_download_of_the_contro
         assert {k: norm.get(norm_name(k)) for k in pins} == pins, name
 
 
-def test_a_machine_gets_only_the_files_it_lacks_and_a_download_or_copy_shows_its_progress():
+def test_a_machine_gets_only_the_files_it_lacks_and_a_download_or_copy_shows_its_progress(tmp_path):
     """six gone from the controller's pool, six and the largest file gone from prod-alice-2's copy:
     the wheelhouse step (the role's own arguments, progress every file) downloads six alone, copies
-    those two files to prod-alice-2 alone with a line per file, and a second call does nothing."""
+    those two files to prod-alice-2 alone with a line per file, and a second call does nothing.
+    Parties of one machine (bob and carol) take turns: one copies, the other finds the files."""
     with open(os.path.join(POOL, 'index.json')) as f:
         pool = {name: digest for digest, name in json.load(f).items()}
     six = [n for n in pool if n.startswith('six-')][0]
@@ -259,6 +260,27 @@ def test_a_machine_gets_only_the_files_it_lacks_and_a_download_or_copy_shows_its
     again = subprocess.run(**dict(run, args=adhoc), check=False)
     assert again.returncode == 0 and 'sfdeploy wheelhouse' not in again.stdout, again.stdout[-3000:]
     assert again.stdout.count(' | SUCCESS =>') == 2 and ' | CHANGED' not in again.stdout, again.stdout[-3000:]
+
+    # A small lock (three pins of the default one) into a scratch directory of prod-shared.
+    with open(DEFAULT_LOCK) as f:
+        text = f.read()
+    blocks = re.findall(r'^(?:six|idna|filelock)==\S+ \\\n(?:    --hash=sha256:[0-9a-f]{64}(?: \\)?\n)+', text, re.M)
+    small = tmp_path / 'small.lock'
+    small.write_text(text.splitlines(True)[0] + ''.join(blocks))
+    scratch = '/var/tmp/sfdeploy-test-wheelhouse'
+    shared = dict(json.loads(args), lock_file=str(small), dest=scratch, machine='prod-shared')
+    try:
+        proc = subprocess.run(**dict(run, args=['ansible', '-i', INVENTORY, 'prod-bob,prod-carol', '--become', '-m',
+                                                'sfdeploy.secretflow.sf_wheelhouse', '-a', json.dumps(shared)]),
+                              check=False)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        starts = re.findall(r'^sfdeploy wheelhouse: copying to (prod-bob|prod-carol):%s: (\d+) files' % scratch,
+                            proc.stdout, re.M)
+        assert len(blocks) == 3 and len(starts) == 1 and starts[0][1] == '4', proc.stdout[-3000:]  # and uv's wheel
+        assert len(re.findall(r'^prod-(bob|carol) \| CHANGED =>', proc.stdout, re.M)) == 1, proc.stdout[-3000:]
+        assert len(host('prod-bob').check_output('ls %s' % scratch).split()) == 4
+    finally:
+        host('prod-bob').run('sudo rm -rf %s' % scratch)
 
 
 def test_an_offline_host_on_the_index_is_refused_naming_it_before_any_host_changes():

@@ -71,6 +71,8 @@ def node_state(name):
         'launcher': h.check_output('sudo sha256sum /var/lib/sfdeploy/ray/%s/ray-node.sh' % name),
         'pid': h.check_output('systemctl show -p MainPID --value sfdeploy-ray-%s' % party).strip(),
         'rules': h.check_output('sudo nft -s list table inet sfdeploy_%s' % name.replace('-', '_')),  # -s: no counters
+        # The environment and the machine's wheelhouse copy (teardown --check is asked to remove both).
+        'env': h.check_output('ls -d %s/bin/python /var/cache/sfdeploy/wheelhouse 2>/dev/null; true' % env(party)),
     }
     if head:
         state['tls'] = h.check_output('sudo sh -c "sha256sum %s/*"' % (TLS % party))
@@ -95,14 +97,15 @@ def _six(name, version=None):
 def test_check_mode_reports_what_is_due_and_changes_nothing():
     before = {name: node_state(name) for name in NODES}
     assert all(s['pid'] not in ('', '0') for s in before.values()), before  # every node runs
-    # Due: every Ray node to one CPU (production), everything removed (teardown), and bob's
-    # environment back to the lock (one of its packages was changed by hand).
+    # Due: every Ray node to one CPU (production), everything removed (teardown, the environments
+    # and wheelhouse copies too), and bob's environment back to the lock (one of its packages was
+    # changed by hand).
     with open(os.path.join(ROOT, 'roles', 'secretflow', 'files', 'default.lock')) as f:
         locked = re.search(r'^six==(\S+)', f.read(), re.M).group(1)
     assert _six('prod-bob', '1.16.0') == '1.16.0' != locked
     try:
         runs = {'production': playbook('playbooks/production.yml', '--check', '--diff', '-e', 'ray_num_cpus=1'),
-                'teardown': playbook('playbooks/teardown.yml', '--check', '--diff')}
+                'teardown': playbook('playbooks/teardown.yml', '--check', '--diff', '-e', 'python_teardown_remove_env=true')}
         assert _six('prod-bob') == '1.16.0'
     finally:
         _six('prod-bob', locked)
@@ -115,6 +118,9 @@ def test_check_mode_reports_what_is_due_and_changes_nothing():
     install = task_output(runs['production'].stdout, 'Install the pinned packages with uv')
     drifted = set(re.findall(r'^changed: \[([^\]]+)\]', install, re.M))
     assert 'six: want %s, have 1.16.0' % locked in install and drifted == {'prod-bob'}, install[-3000:]
+    # The wheelhouse copies would go, on the machines that have one: the offline workers.
+    removal = task_output(runs['teardown'].stdout, "Remove this machine's wheelhouse copy")
+    assert set(re.findall(r'^changed: \[([^\]]+)\]', removal, re.M)) == {'prod-alice-2', 'prod-carol-2'}, removal
     assert {name: node_state(name) for name in NODES} == before
     assert status('-e', 'status_fail_unhealthy=true').returncode == 0
 
