@@ -37,21 +37,13 @@ from ansible.utils.display import Display
 
 from ansible_collections.sfdeploy.secretflow.plugins.module_utils import lock as package_lock
 from ansible_collections.sfdeploy.secretflow.plugins.module_utils.files import sha256_file, write_atomic
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.wheelhouse import ARGUMENT_SPEC
 
 display = Display()
 
 MODULE = 'sfdeploy.secretflow.sf_wheelhouse'
-SPEC = dict(
-    lock_file=dict(type='path', required=True),
-    pool=dict(type='path', required=True),
-    source=dict(type='path'),
-    index_url=dict(type='str', default='https://pypi.org/simple'),
-    uv_version=dict(type='str', required=True),
-    ca_bundle=dict(type='path', default='/etc/ssl/certs/ca-certificates.crt'),
-    dest=dict(type='str', required=True),  # a path on the host: the module expands it there
-    machine=dict(type='str'),
-    progress_interval=dict(type='float', default=5),
-)
+# dest is a path on the host: the module expands it there.
+SPEC = dict(ARGUMENT_SPEC, dest=dict(type='str', required=True))
 SIZE_UNITS = {'B': 1, 'kB': 1e3, 'MB': 1e6, 'GB': 1e9}
 
 

@@ -259,7 +259,9 @@ result:
   type: raw
   sample: {"total": 72, "richest": "bob"}
 started:
-  description: Epoch seconds at which the driver began (or begins) its work (see I(start_at)).
+  description:
+    - Epoch seconds at which the driver begins its work (see I(start_at)) - with I(state=started), the planned
+      instant; once collected, the instant the driver really began (later than planned when it was launched late).
   returned: when a job was started or collected
   type: float
 pid:
@@ -271,7 +273,7 @@ spec:
   returned: in check mode, when a job would start
   type: dict
 duration:
-  description: Seconds from start to result.
+  description: Seconds from the driver's start (RV(started)) to its result.
   returned: when a job was collected
   type: float
 log_tail:
@@ -444,10 +446,13 @@ def _collect(job, started, timeout, wait=0):
         deadline = min(deadline, time.time() + wait)
     result, reason = job.wait(deadline, stop_at_deadline=not wait or deadline >= started + timeout)
     now = time.time()
+    # The driver's own start (after its wait for start_at): a driver that began late is not
+    # hidden behind the planned instant, and the duration is the job's, not the launch's.
+    began = (result or {}).get('started') or started
     out = {
-        'started': started,
+        'started': began,
         'finished': reason != 'still running',
-        'duration': round(((result or {}).get('finished') or now) - started, 3),
+        'duration': round(((result or {}).get('finished') or now) - began, 3),
         'log_tail': log_tail(job.log),
         'log_path': job.log,
     }

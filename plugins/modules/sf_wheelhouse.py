@@ -138,6 +138,7 @@ import shutil
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sfdeploy.secretflow.plugins.module_utils.files import sha256_file
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.wheelhouse import ARGUMENT_SPEC
 
 
 def lacking(dest, files):
@@ -174,15 +175,7 @@ def place(module, dest, files, staged):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            lock_file=dict(type='path', required=True),
-            pool=dict(type='path', required=True),
-            source=dict(type='path'),
-            index_url=dict(type='str', default='https://pypi.org/simple'),
-            uv_version=dict(type='str', required=True),
-            ca_bundle=dict(type='path', default='/etc/ssl/certs/ca-certificates.crt'),
-            dest=dict(type='path', required=True),
-            machine=dict(type='str'),
-            progress_interval=dict(type='float', default=5),
+            ARGUMENT_SPEC,
             files=dict(type='list', elements='dict'),
             staged=dict(type='path'),
         ),
