@@ -1,5 +1,6 @@
 """Helpers shared by the scenarios' testinfra tests: hosts of the molecule inventory, and the
 collection's playbooks run against it the way a user runs them."""
+import json
 import os
 import re
 import subprocess
@@ -31,6 +32,14 @@ def playbook_args(path, *extra):
 def playbook(path, *extra):
     """Run a playbook to its end; the CompletedProcess has the whole output in stdout."""
     return subprocess.run(**playbook_args(path, *extra), check=False)
+
+
+def run_module(pattern, name, args):
+    """Run a module of the collection on the test bed's hosts matching ``pattern`` (``ansible -m``),
+    with ``args`` (a dict), as root; the CompletedProcess has the whole output in stdout."""
+    run = playbook_args('playbooks/status.yml')  # the environment; the command is replaced
+    argv = ['ansible', '-i', INVENTORY, pattern, '--become', '-m', name, '-a', json.dumps(args)]
+    return subprocess.run(argv, **{k: v for k, v in run.items() if k != 'args'}, check=False)
 
 
 def changed_counts(output):

@@ -21,6 +21,11 @@ description:
     waited asks the package database again and finds nothing left to do. It also waits for the package
     manager's own locks (another program's apt run), up to I(lock_timeout) seconds in all.
   - Never removes or upgrades a package.
+  - With I(state=available) it installs nothing - the playbooks' preflight checks every package the roles
+    will need on a host in one call, before any host changes. When some are missing it refreshes the
+    package lists (as an install would) and asks the package manager whether it can provide them; it fails
+    naming every package it cannot (the mirror cannot be reached, or has no such package), with
+    RV(unavailable).
 author:
   - sfdeploy contributors (@sfdeploy)
 options:
@@ -37,6 +42,13 @@ options:
     description: Seconds to wait for the package manager's locks.
     type: int
     default: 600
+  state:
+    description:
+      - C(present) - install the missing packages.
+      - C(available) - install nothing; fail naming the missing packages the package manager cannot provide.
+    type: str
+    choices: [present, available]
+    default: present
 attributes:
   check_mode:
     description: Can run in check mode and report what it would change without changing it.
@@ -56,8 +68,13 @@ EXAMPLES = r'''
 
 RETURN = r'''
 missing:
-  description: The packages that were not installed (and were installed, unless in check mode).
+  description: The packages that were not installed (and were installed, unless in check mode or I(state=available)).
   returned: always
+  type: list
+  elements: str
+unavailable:
+  description: I(state=available) - the missing packages the package manager cannot provide.
+  returned: when I(state=available) found some
   type: list
   elements: str
 '''
@@ -134,11 +151,62 @@ def unreachable(missing, output):
             'without internet"). The package manager said: %s' % (', '.join(missing), output.strip()[-1500:]))
 
 
+def refresh_debian(module, missing, lock, force=False):
+    """Refresh the package lists when older than cache_valid_time (or ``force``); returns what apt
+    warned about."""
+    age = lists_age()
+    if not force and age is not None and age <= module.params['cache_valid_time']:
+        return ''
+    rc, out, err = run_waiting(module, ['apt-get', 'update', '-q'], {'DEBIAN_FRONTEND': 'noninteractive'}, lock)
+    # A mirror that cannot be reached is only a warning here (W: Failed to fetch): the install
+    # (or the simulated one) then fails to find the packages, and says so.
+    if rc != 0:
+        module.fail_json(msg=unreachable(missing, err or out), missing=missing, unavailable=missing)
+    return '\n'.join(line for line in (out + '\n' + err).splitlines() if line.startswith(('W:', 'E:')))
+
+
+MIRROR_DOWN = re.compile(r'Failed to fetch|Temporary failure resolving|Could not resolve|Unable to locate package')
+
+
+def without_candidate(policy, missing, mirror_down):
+    """The packages of ``missing`` that ``apt-cache policy`` output gives no candidate (an unknown
+    name prints nothing); all of them when the mirror is down - older lists cannot fetch anything."""
+    candidates = dict(re.findall(r'^(\S+):\n\s+Installed: .*\n\s+Candidate: (\S+)', policy, re.M))
+    return [n for n in missing if mirror_down or candidates.get(n, '(none)') == '(none)']
+
+
+def check_available(module, debian, missing, lock):
+    """state=available: fail naming the missing packages the package manager cannot provide."""
+    if debian:
+        # Always refreshed: fresh lists say nothing of whether the mirror answers now.
+        said = refresh_debian(module, missing, lock, force=True)
+        mirror_down = bool(re.search(r'Failed to fetch|Temporary failure resolving|Could not resolve', said))
+        rc, out, err = module.run_command(['apt-cache', 'policy'] + missing)
+        unavailable = without_candidate(out, missing, mirror_down)
+        output = '\n'.join(t for t in (said, err.strip()) if t)
+    else:
+        dnf = module.get_bin_path('dnf') or 'yum'
+        rc, out, err = module.run_command([dnf, '-q', 'makecache'])
+        mirror_down = rc != 0
+        output = (err or out).strip()
+        unavailable = list(missing) if mirror_down else [
+            n for n in missing if module.run_command([dnf, '-q', 'list', '--available', n])[0] != 0]
+    if not unavailable:
+        module.exit_json(changed=False, missing=missing, unavailable=[])
+    if mirror_down:
+        module.fail_json(msg=unreachable(unavailable, output), missing=missing, unavailable=unavailable)
+    module.fail_json(msg='these OS packages are missing and the package manager has no candidate for them: %s. Check '
+                         'the names and the host\'s package sources.%s'
+                         % (', '.join(unavailable), ' The package manager said: %s' % output[-1500:] if output else ''),
+                     missing=missing, unavailable=unavailable)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(names=dict(type='list', elements='str', required=True),
                            cache_valid_time=dict(type='int', default=86400),
-                           lock_timeout=dict(type='int', default=600)),
+                           lock_timeout=dict(type='int', default=600),
+                           state=dict(type='str', default='present', choices=['present', 'available'])),
         supports_check_mode=True)
     names = [n for n in module.params['names'] if n]
     debian = bool(module.get_bin_path('dpkg-query'))
@@ -147,8 +215,9 @@ def main():
     find_missing = missing_debian if debian else missing_rpm
     missing = find_missing(names)
     diff = {'before': {'missing': missing}, 'after': {'missing': []}}
+    available = module.params['state'] == 'available'
     if not missing or module.check_mode:
-        module.exit_json(changed=bool(missing), missing=missing, diff=diff)
+        module.exit_json(changed=bool(missing) and not available, missing=missing, diff=diff)
     lock = module.params['lock_timeout']
     take_machine_lock(module, lock)
     # Another inventory host of this machine may have installed them while this one waited.
@@ -156,18 +225,11 @@ def main():
     diff = {'before': {'missing': missing}, 'after': {'missing': []}}
     if not missing:
         module.exit_json(changed=False, missing=missing, diff=diff)
+    if available:
+        check_available(module, debian, missing, lock)
     if debian:
         env = {'DEBIAN_FRONTEND': 'noninteractive'}
-        age = lists_age()
-        if age is None or age > module.params['cache_valid_time']:
-            rc, out, err = run_waiting(module, ['apt-get', 'update', '-q'], env, lock)
-            # A mirror that cannot be reached is only a warning here (W: Failed to fetch): the install
-            # below then fails to find the packages, and says so.
-            if rc != 0:
-                module.fail_json(msg=unreachable(missing, err or out), missing=missing)
-            update_said = '\n'.join(line for line in (out + '\n' + err).splitlines() if line.startswith(('W:', 'E:')))
-        else:
-            update_said = ''
+        update_said = refresh_debian(module, missing, lock)
         argv = ['apt-get', 'install', '-y', '-q', '-o', 'DPkg::Lock::Timeout=%d' % lock] + missing
     else:
         argv = [module.get_bin_path('dnf') or 'yum', 'install', '-y'] + missing
@@ -175,8 +237,7 @@ def main():
         update_said = ''
     rc, out, err = run_waiting(module, argv, env, lock)
     if rc != 0:
-        if re.search(r'Failed to fetch|Temporary failure resolving|Could not resolve|Unable to locate package',
-                     out + err):
+        if MIRROR_DOWN.search(out + err):
             module.fail_json(msg=unreachable(missing, '\n'.join(t for t in (update_said, (err or out).strip()) if t)),
                              missing=missing)
         module.fail_json(msg='installing %s failed: %s' % (', '.join(missing), (err or out).strip()[-2000:]),

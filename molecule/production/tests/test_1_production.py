@@ -14,7 +14,7 @@ import yaml
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
 from production_bed import (HEADS, NODES, PRIVATE, PSI_INPUT, PSI_OFFSET, TLS, env, party_args,  # noqa: E402
                             plaintext_answer, port)
-from testbed import INVENTORY, changed_counts, host, playbook, playbook_args, task_output  # noqa: E402
+from testbed import changed_counts, host, playbook, playbook_args, run_module, task_output  # noqa: E402
 
 JOB_PLAYBOOK = 'molecule/resources/production-job.yml'
 
@@ -238,12 +238,9 @@ def test_a_machine_gets_only_the_files_it_lacks_and_a_download_or_copy_shows_its
     os.unlink(os.path.join(POOL, six))
     alice2 = host('prod-alice-2')
     alice2.check_output('sudo rm %s/%s %s/%s' % (WHEELHOUSE, six, WHEELHOUSE, largest))
-    args = json.dumps({'lock_file': DEFAULT_LOCK, 'pool': POOL, 'uv_version': UV_VERSION, 'dest': WHEELHOUSE,
-                       'progress_interval': 0})
-    run = playbook_args('playbooks/production.yml')
-    adhoc = ['ansible', '-i', INVENTORY, ','.join(OFFLINE), '--become', '-m', 'sfdeploy.secretflow.sf_wheelhouse',
-             '-a', args]
-    proc = subprocess.run(**dict(run, args=adhoc), check=False)
+    args = {'lock_file': DEFAULT_LOCK, 'pool': POOL, 'uv_version': UV_VERSION, 'dest': WHEELHOUSE,
+            'progress_interval': 0}
+    proc = run_module(','.join(OFFLINE), 'sfdeploy.secretflow.sf_wheelhouse', args)
     out = proc.stdout
     assert proc.returncode == 0 and re.search(r'^prod-alice-2 \| CHANGED =>', out, re.M), out[-3000:]
     assert 'sfdeploy wheelhouse: downloading what the pool lacks from https://pypi.org/simple: 1 file\n' in out, out
@@ -257,7 +254,7 @@ def test_a_machine_gets_only_the_files_it_lacks_and_a_download_or_copy_shows_its
         assert f.read().splitlines()[-1].split()[1:3] == ['1', 'files']
     for name in (six, largest):
         assert alice2.check_output('sha256sum %s/%s' % (WHEELHOUSE, name)).split()[0] == pool[name]
-    again = subprocess.run(**dict(run, args=adhoc), check=False)
+    again = run_module(','.join(OFFLINE), 'sfdeploy.secretflow.sf_wheelhouse', args)
     assert again.returncode == 0 and 'sfdeploy wheelhouse' not in again.stdout, again.stdout[-3000:]
     assert again.stdout.count(' | SUCCESS =>') == 2 and ' | CHANGED' not in again.stdout, again.stdout[-3000:]
 
@@ -268,11 +265,9 @@ def test_a_machine_gets_only_the_files_it_lacks_and_a_download_or_copy_shows_its
     small = tmp_path / 'small.lock'
     small.write_text(text.splitlines(True)[0] + ''.join(blocks))
     scratch = '/var/tmp/sfdeploy-test-wheelhouse'
-    shared = dict(json.loads(args), lock_file=str(small), dest=scratch, machine='prod-shared')
+    shared = dict(args, lock_file=str(small), dest=scratch, machine='prod-shared')
     try:
-        proc = subprocess.run(**dict(run, args=['ansible', '-i', INVENTORY, 'prod-bob,prod-carol', '--become', '-m',
-                                                'sfdeploy.secretflow.sf_wheelhouse', '-a', json.dumps(shared)]),
-                              check=False)
+        proc = run_module('prod-bob,prod-carol', 'sfdeploy.secretflow.sf_wheelhouse', shared)
         assert proc.returncode == 0, proc.stdout[-3000:]
         starts = re.findall(r'^sfdeploy wheelhouse: copying to (prod-bob|prod-carol):%s: (\d+) files' % scratch,
                             proc.stdout, re.M)
@@ -293,6 +288,33 @@ def test_an_offline_host_on_the_index_is_refused_naming_it_before_any_host_chang
     # The heads reach it (the positive control): only the offline workers are named.
     for name in set(NODES) - set(OFFLINE):
         assert '%s: cannot reach the package index' % name not in out
+    assert set(changed_counts(proc.stdout)) == {0}, proc.stdout[-3000:]
+
+
+def test_the_preflight_names_every_os_package_a_host_cannot_get_before_any_host_changes():
+    """Two roles ask for packages no mirror has (the secretflow role one, the tls role one on the
+    heads), and prod-carol-2 loses its Debian mirror too (its own rule, removed after): every host
+    is named with all of its missing packages at once, carol-2's as a mirror it cannot reach, in the
+    preflight, with changed=0 everywhere."""
+    carol2 = host('prod-carol-2')
+    carol2.check_output("sudo nft -f - <<'RULES'\ntable inet testbed_nomirror {\n  chain out {\n"
+                        "    type filter hook output priority 0;\n    ip daddr != 10.211.2.0/24 tcp dport 80 reject\n"
+                        "  }\n}\nRULES")
+    try:
+        proc = playbook('playbooks/production.yml', '--skip-tags', 'job', '-e', json.dumps({
+            'secretflow_os_packages': ['libgomp1', 'sfdeploy-no-such-lib'],
+            'tls_os_packages': ['python3-cryptography', 'stunnel4', 'sfdeploy-no-such-tls']}))
+    finally:
+        carol2.run('sudo nft delete table inet testbed_nomirror')
+    out = ' '.join(proc.stdout.split())
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    for name in NODES:
+        head = NODES[name][2]
+        wanted = 'sfdeploy-no-such-lib, sfdeploy-no-such-tls' if head else 'sfdeploy-no-such-lib'
+        why = ("the distribution's mirror cannot provide them" if name == 'prod-carol-2'
+               else 'the package manager has no candidate for them')
+        assert '%s: these OS packages are missing and %s: %s.' % (name, why, wanted) in out, (name, proc.stdout[-3000:])
+    assert 'Failed to fetch' in out  # carol-2's apt said why
     assert set(changed_counts(proc.stdout)) == {0}, proc.stdout[-3000:]
 
 
