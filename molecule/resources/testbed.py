@@ -19,14 +19,18 @@ def host(name):
     return testinfra.get_host('ansible://%s?ansible_inventory=%s' % (name, INVENTORY))
 
 
-def playbook_args(path, *extra):
-    """subprocess arguments for ansible-playbook PATH (relative to the checkout) on the test bed."""
+def ansible_args(argv):
+    """subprocess arguments for an Ansible command on the test bed, its output plain text."""
     # molecule exports ANSIBLE_FORCE_COLOR for its own runs: plain text here, to be parsed.
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, '.collections'), ANSIBLE_NOCOLOR='1',
                ANSIBLE_FORCE_COLOR='0', ANSIBLE_HOST_KEY_CHECKING='False', ANSIBLE_CALLBACK_RESULT_FORMAT='yaml')
     env.pop('PY_COLORS', None)
-    cmd = ['ansible-playbook', '-i', INVENTORY, os.path.join(ROOT, path)] + list(extra)
-    return dict(args=cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    return dict(args=argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+
+
+def playbook_args(path, *extra):
+    """subprocess arguments for ansible-playbook PATH (relative to the checkout) on the test bed."""
+    return ansible_args(['ansible-playbook', '-i', INVENTORY, os.path.join(ROOT, path)] + list(extra))
 
 
 def playbook(path, *extra):
@@ -37,9 +41,8 @@ def playbook(path, *extra):
 def run_module(pattern, name, args):
     """Run a module of the collection on the test bed's hosts matching ``pattern`` (``ansible -m``),
     with ``args`` (a dict), as root; the CompletedProcess has the whole output in stdout."""
-    run = playbook_args('playbooks/status.yml')  # the environment; the command is replaced
-    argv = ['ansible', '-i', INVENTORY, pattern, '--become', '-m', name, '-a', json.dumps(args)]
-    return subprocess.run(argv, **{k: v for k, v in run.items() if k != 'args'}, check=False)
+    return subprocess.run(**ansible_args(['ansible', '-i', INVENTORY, pattern, '--become', '-m', name,
+                                          '-a', json.dumps(args)]), check=False)
 
 
 def changed_counts(output):

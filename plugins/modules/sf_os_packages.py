@@ -158,14 +158,15 @@ def refresh_debian(module, missing, lock, force=False):
     if not force and age is not None and age <= module.params['cache_valid_time']:
         return ''
     rc, out, err = run_waiting(module, ['apt-get', 'update', '-q'], {'DEBIAN_FRONTEND': 'noninteractive'}, lock)
-    # A mirror that cannot be reached is only a warning here (W: Failed to fetch): the install
-    # (or the simulated one) then fails to find the packages, and says so.
+    # A mirror that cannot be reached is only a warning here (W: Failed to fetch): the install then
+    # fails to find the packages (state=available reads the warning), and says so.
     if rc != 0:
         module.fail_json(msg=unreachable(missing, err or out), missing=missing, unavailable=missing)
     return '\n'.join(line for line in (out + '\n' + err).splitlines() if line.startswith(('W:', 'E:')))
 
 
-MIRROR_DOWN = re.compile(r'Failed to fetch|Temporary failure resolving|Could not resolve|Unable to locate package')
+FETCH_FAILED = r'Failed to fetch|Temporary failure resolving|Could not resolve'
+MIRROR_DOWN = re.compile(FETCH_FAILED + r'|Unable to locate package')
 
 
 def without_candidate(policy, missing, mirror_down):
@@ -180,7 +181,7 @@ def check_available(module, debian, missing, lock):
     if debian:
         # Always refreshed: fresh lists say nothing of whether the mirror answers now.
         said = refresh_debian(module, missing, lock, force=True)
-        mirror_down = bool(re.search(r'Failed to fetch|Temporary failure resolving|Could not resolve', said))
+        mirror_down = bool(re.search(FETCH_FAILED, said))
         rc, out, err = module.run_command(['apt-cache', 'policy'] + missing)
         unavailable = without_candidate(out, missing, mirror_down)
         output = '\n'.join(t for t in (said, err.strip()) if t)
