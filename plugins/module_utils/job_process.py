@@ -108,10 +108,11 @@ class JobDir(object):
         """The phase the runner last recorded in status.json (starting, initialized), or None."""
         return (_read_json(self.status) or {}).get('phase')
 
-    def launch(self, python, runner_source, spec, env=None, start_at=None):
+    def launch(self, python, runner_source, spec, env=None, start_at=None, container=None):
         """Write the job's files and start its driver detached. Returns the start time: the driver
         waits until ``start_at`` (see planned_start) before it does anything, so that parties
-        launched one after the other begin together."""
+        launched one after the other begin together. ``container`` (engine, name): the driver runs
+        there (``engine exec``), where the job's directory is mounted at its own path."""
         os.makedirs(self.path, mode=0o700, exist_ok=True)
         for stale in (self.result, self.status, self.pidfile):
             if os.path.exists(stale):
@@ -122,12 +123,20 @@ class JobDir(object):
             json.dump(spec, f, indent=2, sort_keys=True)
         with open(self.runner, 'w') as f:
             f.write(runner_source)
+        job_env = {'RAY_USAGE_STATS_ENABLED': '0', 'PYTHONUNBUFFERED': '1'}
+        job_env.update(env or {})
+        argv = [python, self.runner, self.spec]
         full_env = dict(os.environ)
-        full_env.update({'RAY_USAGE_STATS_ENABLED': '0', 'PYTHONUNBUFFERED': '1'})
-        full_env.update(env or {})
+        if container:
+            engine, name = container
+            argv = [engine, 'exec', '--workdir', self.path] + \
+                [arg for key, value in sorted(job_env.items()) for arg in ('--env', '%s=%s' % (key, value))] + \
+                [name] + argv
+        else:
+            full_env.update(job_env)
         with open(self.log, 'wb') as log:
             proc = subprocess.Popen(
-                [python, self.runner, self.spec], cwd=self.path, env=full_env,
+                argv, cwd=self.path, env=full_env,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True, close_fds=True)
         with open(self.pidfile, 'w') as f:
@@ -143,19 +152,26 @@ class JobDir(object):
             proc.poll()
 
     def stop(self):
-        """End the driver's whole session. Returns True if something was running."""
+        """End the driver's whole session. Returns True if something was running.
+
+        A driver started in a container (``engine exec``) runs in a session of its own there, not
+        under the exec command: its own pid (status.json; the node's container shares the host's
+        pid namespace) is stopped too."""
         pid = self.pid()
         if not pid_alive(pid):
             return False
+        driver = (_read_json(self.status) or {}).get('pid')
+        groups = [pid] + ([driver] if driver and driver != pid and pid_alive(driver) else [])
         for sig, wait in ((signal.SIGTERM, STOP_GRACE_SECONDS), (signal.SIGKILL, 5)):
-            try:
-                os.killpg(pid, sig)
-            except ProcessLookupError:
-                return True
+            for group in groups:
+                try:
+                    os.killpg(group, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
             deadline = time.time() + wait
             while time.time() < deadline:
                 self._reap()
-                if not pid_alive(pid):
+                if not any(pid_alive(group) for group in groups):
                     return True
                 time.sleep(0.2)
         return True

@@ -19,6 +19,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -247,7 +248,12 @@ def start_tls_front(front, directory):
         for service in front['services']:
             f.write(TLS_FRONT_SERVICE.format(**dict(front, **service)))
     with open(log, 'w') as out:
-        proc = subprocess.Popen([front['stunnel'], conf], stdin=subprocess.DEVNULL, stdout=out,
+        # No path given: the container's own stunnel.
+        stunnel = front['stunnel'] or shutil.which('stunnel4') or shutil.which('stunnel')
+        if not stunnel:
+            raise RuntimeError('the SPU TLS front needs stunnel, which this image does not have (stunnel4 or stunnel '
+                               'on its PATH); add it to the image or set job_spu_tls_front: false')
+        proc = subprocess.Popen([stunnel, conf], stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, close_fds=True, preexec_fn=_die_with_parent)
     deadline = time.time() + TLS_FRONT_START_SECONDS
     while time.time() < deadline:
@@ -398,6 +404,12 @@ def _run_job(sf, spec, module, result, started):
 
 
 def main(argv):
+    # A session of its own (already so when started on the host; not under a container's exec),
+    # so that stopping the job ends everything it started.
+    try:
+        os.setsid()
+    except OSError:
+        pass
     with open(argv[1]) as f:
         spec = json.load(f)
     try:

@@ -68,8 +68,10 @@ options:
     description: The party this host drives. Required in production mode.
     type: str
   python:
-    description: The SecretFlow environment's interpreter on this host. Required to start a job.
-    type: path
+    description:
+      - The SecretFlow environment's interpreter on this host (with I(container), in the container). Required to
+        start a job.
+    type: str
   script:
     description: Path of the job script on this host. Exactly one of I(script), I(content) (or I(src)).
     type: path
@@ -164,6 +166,18 @@ options:
     description: Extra environment variables for the job's driver.
     type: dict
     default: {}
+  container:
+    description:
+      - Run the driver in this running container (the party head's Ray node, C(ray_runtime=container)) with
+        I(container_engine) C(exec), instead of on the host. I(python) is then the image's interpreter, the job's
+        directory must be mounted at its own path, and the SPU TLS front runs the image's C(stunnel4) or C(stunnel).
+    type: str
+  container_engine:
+    description:
+      - The container engine's command (C(podman) or C(docker), a path or a name); C(auto) is podman if installed,
+        else docker.
+    type: str
+    default: auto
 attributes:
   check_mode:
     description: Can run in check mode and report what it would change without changing it.
@@ -330,7 +344,7 @@ def argument_spec():
         mode=dict(type='str', required=True, choices=['simulation', 'production']),
         topology=dict(type='dict'),
         self_party=dict(type='str'),
-        python=dict(type='path'),
+        python=dict(type='str'),
         script=dict(type='path'),
         content=dict(type='str'),
         src=dict(type='path'),
@@ -351,6 +365,8 @@ def argument_spec():
         wait=dict(type='int', default=0),
         env=dict(type='dict', default={}),
         party_args=dict(type='str', no_log=True),
+        container=dict(type='str'),
+        container_engine=dict(type='str', default='auto'),
     )
 
 
@@ -400,7 +416,8 @@ def build_spec(p, script_path, check_mode=False):
                         for name, device in sorted((topology.get('heu_devices') or {}).items()))
     if front:
         spec['tls_front'] = job_config.spu_tls_front(topology, self_party, p['tls_config'],
-                                                     _stunnel(self_party, check_mode), default_device=p['spu'])
+                                                     None if p['container'] else _stunnel(self_party, check_mode),
+                                                     default_device=p['spu'])
         if not spec['tls_front']['services']:
             del spec['tls_front']
     return spec
@@ -522,7 +539,14 @@ def main():
         spec = build_spec(p, p['script'] or os.path.join(job.path, 'job_script.py'), module.check_mode)
     except (job_config.JobConfigError, KeyError) as exc:
         module.fail_json(msg='invalid job configuration: %s' % exc, **base)
-    if not os.access(p['python'], os.X_OK):
+    engine = None
+    if p['container']:
+        engine = shutil.which('podman') or shutil.which('docker') if p['container_engine'] == 'auto' \
+            else shutil.which(p['container_engine'])
+        if not engine:
+            module.fail_json(msg='the container engine %s is not installed here (container %s)'
+                             % (p['container_engine'], p['container']), **base)
+    if not p['container'] and not os.access(p['python'], os.X_OK):
         if module.check_mode:
             # A fresh host in check mode: the run would create the environment before the job.
             module.exit_json(msg='check mode: the job would run here, once %s exists' % p['python'],
@@ -540,7 +564,9 @@ def main():
         os.makedirs(job.path, mode=0o700, exist_ok=True)
         with open(spec['script'], 'w') as f:
             f.write(p['content'])
-    started = job.launch(p['python'], inspect.getsource(job_runner), spec, env=p['env'], start_at=p['start_at'])
+    container = (engine, p['container']) if p['container'] else None
+    started = job.launch(p['python'], inspect.getsource(job_runner), spec, env=p['env'], start_at=p['start_at'],
+                         container=container)
     if p['state'] == 'started':
         module.exit_json(started=started, pid=job.pid(), **base)
     out, error = _collect(job, started, p['timeout'], p['wait'])
