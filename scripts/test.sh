@@ -143,7 +143,7 @@ scenario() {
 # The scenarios use separate networks and hosts: they run side by side, and alongside the
 # checks above (which use only this machine's loopback), each into its own log that is printed
 # when it ends. The suite's wall time is then about that of the longest scenario.
-SCENARIOS=${SFDEPLOY_SCENARIOS:-default production}
+SCENARIOS=${SFDEPLOY_SCENARIOS:-default production containers}
 LOGS=$(mktemp -d)
 start_scenarios() {
   local s
