@@ -83,3 +83,71 @@ def test_an_agreed_start_time_is_kept_only_when_it_is_close_ahead():
     assert planned_start(None, now=1000.0) == 1000.0
     assert planned_start(999.0, now=1000.0) == 1000.0          # already past: now
     assert planned_start(1000.0 + 600, now=1000.0) == 1000.0   # another clock: not held back
+
+
+# A stand-in container engine: `ENGINE exec --workdir DIR --env K=V... NAME CMD...` runs CMD in
+# DIR with only the --env variables (a container does not inherit the caller's environment) and,
+# as a container's process, in a session of its own - not in the exec command's process group.
+FAKE_ENGINE = '''#!%s
+import os, subprocess, sys
+args = sys.argv[1:]
+assert args[0] == 'exec', args
+i, env, cwd = 1, {'PATH': os.environ['PATH']}, None
+while args[i].startswith('--'):
+    if args[i] == '--workdir':
+        cwd = args[i + 1]
+    else:
+        key, value = args[i + 1].split('=', 1)
+        env[key] = value
+    i += 2
+open(os.path.join(cwd, 'container.name'), 'w').write(args[i])
+sys.exit(subprocess.Popen(args[i + 1:], cwd=cwd, env=env, start_new_session=True).wait())
+''' % sys.executable
+
+# Records what the driver saw, says where it runs (status.json, as the real runner does), then
+# answers or sleeps.
+CONTAINED = '''
+import json, os, sys, time
+spec = json.load(open(sys.argv[1]))
+json.dump({'phase': 'starting', 'pid': os.getpid()}, open(spec['status_path'], 'w'))
+json.dump({k: os.environ.get(k) for k in ('PYTHONUNBUFFERED', 'JOB_SETTING', 'SFDEPLOY_HOST_ONLY')},
+          open('seen.json', 'w'))
+if spec.get('answer') is not None:
+    json.dump({'ok': True, 'result': spec['answer'], 'finished': time.time()}, open(spec['result_path'], 'w'))
+    sys.exit(0)
+time.sleep(600)
+'''
+
+
+def _engine(tmp_path):
+    engine = tmp_path / 'engine'
+    engine.write_text(FAKE_ENGINE)
+    engine.chmod(0o755)
+    return str(engine)
+
+
+def test_a_driver_in_a_container_gets_only_the_jobs_environment_and_its_result_is_collected(tmp_path, monkeypatch):
+    monkeypatch.setenv('SFDEPLOY_HOST_ONLY', 'host')
+    job = JobDir(str(tmp_path / 'job'))
+    job.launch(sys.executable, CONTAINED, {'answer': {'total': 3}}, env={'JOB_SETTING': 'x'},
+               container=(_engine(tmp_path), 'sfdeploy-ray-h1'))
+    result, reason = job.wait(time.time() + 30)
+    assert reason is None and result['result'] == {'total': 3}
+    assert open(os.path.join(job.path, 'container.name')).read() == 'sfdeploy-ray-h1'
+    seen = json.load(open(os.path.join(job.path, 'seen.json')))
+    assert seen == {'PYTHONUNBUFFERED': '1', 'JOB_SETTING': 'x', 'SFDEPLOY_HOST_ONLY': None}
+
+
+def test_stopping_a_job_in_a_container_ends_the_driver_not_only_the_exec_command(tmp_path):
+    job = JobDir(str(tmp_path / 'job'))
+    job.launch(sys.executable, CONTAINED, {'answer': None}, container=(_engine(tmp_path), 'sfdeploy-ray-h1'))
+    deadline = time.time() + 30
+    while not job.status_phase() and time.time() < deadline:
+        time.sleep(0.05)
+    driver = json.load(open(job.status))['pid']
+    assert driver != job.pid() and pid_alive(driver)
+    assert job.stop()
+    deadline = time.time() + 5
+    while pid_alive(driver) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not pid_alive(driver) and not job.running()

@@ -28,7 +28,7 @@ def containers(name):
 
 def results(out):
     """Each party's result, from the job summary's table."""
-    found = re.findall(r'^\s*(alice|bob)\s+ok\s+[\d.]+s\s+(\{.*\})\s*$', out, re.M)
+    found = re.findall(r'^\s*(\w+)\s+ok\s+[\d.]+s\s+(\{.*\})\s*$', out, re.M)
     return {party: json.loads(result) for party, result in found}
 
 
@@ -152,3 +152,56 @@ def test_teardown_leaves_no_container_and_on_request_no_image():
         assert not h.file('/etc/systemd/system/sfdeploy-ray-%s.service' % HOSTS[name]).exists
     again = playbook('playbooks/teardown.yml', *remove)
     assert again.returncode == 0 and set(changed_counts(again.stdout)) == {0}, again.stdout[-3000:]
+
+
+BRIDGE_INVENTORY = {
+    'secretflow': {
+        'children': {'carol': {'hosts': {'br-carol': {'federation_address': '192.168.77.10'}}},
+                     'dave': {'hosts': {'br-dave': {'federation_address': '192.168.77.20'}}}},
+        'vars': {
+            # One machine (ctr-alice) carries both parties, each in a container of its own with a
+            # fixed address on the bridge sfnet: the seed guide's single-machine Docker case.
+            'ansible_host': ADDRESS['ctr-alice'], 'ansible_user': 'deploy', 'ansible_become': True,
+            'ansible_ssh_private_key_file': '/var/tmp/sfdeploy-testbed/id_ed25519',
+            'ansible_ssh_common_args': '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null',
+            'ansible_python_interpreter': '/usr/bin/python3',
+            'ray_runtime': 'container', 'ray_container_image': IMAGE,
+            'ray_container_image_archive': '/var/cache/sfdeploy-testbed/images/sfdeploy-secretflow.tar',
+            'ray_container_network': 'sfnet', 'ray_container_subnet': '192.168.77.0/24',
+            'firewall_backend': 'none', 'ray_num_cpus': 2, 'ray_object_store_memory': 300000000,
+            'job_args': {'values': {'carol': [5, 6], 'dave': [1, 2]}},
+            'job_expected_result': {'total': 14, 'richest': 'carol'},
+        },
+    },
+}
+
+
+def test_bridge_networking_runs_two_parties_of_one_machine_in_containers_with_their_own_addresses(tmp_path):
+    inventory = tmp_path / 'bridge.yml'
+    inventory.write_text(json.dumps(BRIDGE_INVENTORY))
+    # The host's firewall would not see the traffic between the containers: refused by name.
+    refused = playbook('playbooks/production.yml', '-i', str(inventory), '-e', 'firewall_backend=auto')
+    out = ' '.join(refused.stdout.split())
+    assert refused.returncode != 0 and re.search(
+        r"br-(carol|dave): the host's firewall does not filter traffic between the containers of "
+        r"ray_container_network sfnet \(a bridge\); set firewall_backend: none", out), out[-3000:]
+    assert set(changed_counts(refused.stdout)) == {0}, out[-2000:]
+    proc = playbook('playbooks/production.yml', '-i', str(inventory))
+    try:
+        assert proc.returncode == 0, proc.stdout[-4000:]
+        expected = {'total': 14, 'richest': 'carol'}
+        assert results(proc.stdout) == {'carol': expected, 'dave': expected}, proc.stdout[-3000:]
+        h = host('ctr-alice')
+        for name, address in (('br-carol', '192.168.77.10'), ('br-dave', '192.168.77.20')):
+            ip = h.check_output("sudo podman inspect --format '{{.NetworkSettings.Networks.sfnet.IPAddress}}' "
+                                "sfdeploy-ray-%s" % name)
+            assert ip == address
+        # Nothing of theirs listens on the machine's own address: their ports are the containers'.
+        assert not {20000, 21000} & listening(h)
+        again = playbook('playbooks/production.yml', '-i', str(inventory), '--skip-tags', 'job')
+        assert again.returncode == 0 and set(changed_counts(again.stdout)) == {0}, again.stdout[-3000:]
+    finally:
+        down = playbook('playbooks/teardown.yml', '-i', str(inventory))
+    assert down.returncode == 0, down.stdout[-3000:]
+    assert containers('ctr-alice') == {}
+
