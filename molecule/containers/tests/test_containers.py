@@ -6,12 +6,13 @@ containers too, and teardown leaves no container (and, on request, no image). In
 import json
 import os
 import re
+import subprocess
 import sys
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
-from testbed import changed_counts, host, listening, playbook, status, task_output  # noqa: E402
+from testbed import ROOT, ansible_args, changed_counts, host, listening, playbook, status, task_output  # noqa: E402
 
 HOSTS = {'ctr-alice': 'alice', 'ctr-bob': 'bob'}
 ADDRESS = {'ctr-alice': '10.211.5.11', 'ctr-bob': '10.211.5.12'}
@@ -72,6 +73,11 @@ def test_status_reads_the_nodes_in_their_containers():
     assert proc.returncode == 0, proc.stdout[-4000:]
     for party in HOSTS.values():
         assert '%s: healthy' % party in proc.stdout, proc.stdout[-3000:]
+
+
+def test_check_mode_on_the_deployed_containers_changes_nothing():
+    proc = playbook('playbooks/production.yml', '--check', '--skip-tags', 'job')
+    assert proc.returncode == 0 and set(changed_counts(proc.stdout)) == {0}, proc.stdout[-3000:]
 
 
 @pytest.mark.parametrize('extra, said', [
@@ -179,14 +185,19 @@ BRIDGE_INVENTORY = {
 def test_bridge_networking_runs_two_parties_of_one_machine_in_containers_with_their_own_addresses(tmp_path):
     inventory = tmp_path / 'bridge.yml'
     inventory.write_text(json.dumps(BRIDGE_INVENTORY))
+
+    def bridge_playbook(path, *extra):  # this inventory alone, not the scenario's
+        return subprocess.run(**ansible_args(['ansible-playbook', '-i', str(inventory), os.path.join(ROOT, path)]
+                                             + list(extra)), check=False)
+
     # The host's firewall would not see the traffic between the containers: refused by name.
-    refused = playbook('playbooks/production.yml', '-i', str(inventory), '-e', 'firewall_backend=auto')
+    refused = bridge_playbook('playbooks/production.yml', '-e', 'firewall_backend=auto')
     out = ' '.join(refused.stdout.split())
     assert refused.returncode != 0 and re.search(
         r"br-(carol|dave): the host's firewall does not filter traffic between the containers of "
         r"ray_container_network sfnet \(a bridge\); set firewall_backend: none", out), out[-3000:]
     assert set(changed_counts(refused.stdout)) == {0}, out[-2000:]
-    proc = playbook('playbooks/production.yml', '-i', str(inventory))
+    proc = bridge_playbook('playbooks/production.yml')
     try:
         assert proc.returncode == 0, proc.stdout[-4000:]
         expected = {'total': 14, 'richest': 'carol'}
@@ -198,10 +209,10 @@ def test_bridge_networking_runs_two_parties_of_one_machine_in_containers_with_th
             assert ip == address
         # Nothing of theirs listens on the machine's own address: their ports are the containers'.
         assert not {20000, 21000} & listening(h)
-        again = playbook('playbooks/production.yml', '-i', str(inventory), '--skip-tags', 'job')
+        again = bridge_playbook('playbooks/production.yml', '--skip-tags', 'job')
         assert again.returncode == 0 and set(changed_counts(again.stdout)) == {0}, again.stdout[-3000:]
     finally:
-        down = playbook('playbooks/teardown.yml', '-i', str(inventory))
+        down = bridge_playbook('playbooks/teardown.yml')
     assert down.returncode == 0, down.stdout[-3000:]
     assert containers('ctr-alice') == {}
 
