@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
   esac
   shift 2
 done
-[ -n "$base" ] && [ -n "$tag" ] || { echo "usage: $0 --base IMAGE --tag NAME [--lock FILE] [--save ARCHIVE]" >&2; exit 2; }
+if [ -z "$base" ] || [ -z "$tag" ]; then echo "usage: $0 --base IMAGE --tag NAME [--lock FILE] [--save ARCHIVE]" >&2; exit 2; fi
 [ -f "$lock" ] || { echo "no lock file $lock" >&2; exit 2; }
 engine=${engine:-$(command -v podman || command -v docker || true)}
 [ -n "$engine" ] || { echo "neither podman nor docker is installed" >&2; exit 2; }

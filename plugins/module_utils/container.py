@@ -37,9 +37,9 @@ def network_problems(node, nodes, network, subnets, firewall_backend):
                                 % (node['address'], where))
     elsewhere = sorted(n['host'] for n in nodes.values() if n['machine'] != node['machine'])
     if elsewhere:
+        verb = 'is' if len(elsewhere) == 1 else 'are'
         problems.append('%s joins the containers of one machine only, but %s %s on other machines: use '
-                        'ray_container_network host' % (where, ', '.join(elsewhere),
-                                                         'is' if len(elsewhere) == 1 else 'are'))
+                        'ray_container_network host' % (where, ', '.join(elsewhere), verb))
     same = sorted(n['host'] for n in nodes.values()
                   if n['host'] != node['host'] and n['machine'] == node['machine'] and n['address'] == node['address'])
     if same:

@@ -215,4 +215,3 @@ def test_bridge_networking_runs_two_parties_of_one_machine_in_containers_with_th
         down = bridge_playbook('playbooks/teardown.yml')
     assert down.returncode == 0, down.stdout[-3000:]
     assert containers('ctr-alice') == {}
-

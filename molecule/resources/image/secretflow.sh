@@ -22,6 +22,9 @@ if ! podman image exists "$name"; then
   bash "$root/scripts/build-image.sh" --engine podman --base "$base" --tag "$name" --lock "$lock" --uv-cache "$cache"
 fi
 podman tag "$name" localhost/sfdeploy-secretflow:testbed
+# Earlier builds (other inputs) go: each is the size of a SecretFlow installation.
+podman images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/sfdeploy-secretflow:' |
+  grep -v -e ":$tag\$" -e ':testbed$' | xargs -r podman rmi >/dev/null 2>&1 || true
 if [ ! -s "$archive" ] || [ "$(cat "$archive.tag" 2>/dev/null)" != "$tag" ]; then
   mkdir -p "$(dirname "$archive")"
   rm -f "$archive" "$archive.tag"
