@@ -7,7 +7,8 @@
 #     --base      the base image (e.g. debian:bookworm with python3-venv, or your site's)
 #     --tag       the image's name: ray_container_image
 #     --lock      default: roles/secretflow/files/default.lock (scripts/lock.py makes others)
-#     --save      also write an archive: ray_container_image_archive, for hosts without a registry
+#     --save      also write an archive: ray_container_image_archive, for hosts without a registry;
+#                 compressed by its name: .gz (gzip), .xz, .zst (zstd: podman loads it, docker does not)
 #     --uv-cache  a uv cache directory to reuse downloads
 #     --engine    default: podman if installed, else docker
 # Needs the package index (or a warm --uv-cache) and the Debian mirror from the build container.
@@ -49,7 +50,12 @@ else mounts+=(-e UV_CACHE_DIR=/tmp/sfdeploy-uv-cache); fi
 echo "built $tag" >&2
 if [ -n "$save" ]; then
   mkdir -p "$(dirname "$save")"
-  "$engine" save -o "$save.part" "$tag"
+  case $save in
+    *.gz) "$engine" save "$tag" | gzip -1 >"$save.part" ;;
+    *.xz) "$engine" save "$tag" | xz -T0 -1 >"$save.part" ;;
+    *.zst) "$engine" save "$tag" | zstd -q -T0 -3 -o "$save.part" ;;
+    *) "$engine" save -o "$save.part" "$tag" ;;
+  esac
   mv "$save.part" "$save"
   echo "saved $save" >&2
 fi

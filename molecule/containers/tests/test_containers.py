@@ -172,7 +172,7 @@ BRIDGE_INVENTORY = {
             'ansible_ssh_common_args': '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null',
             'ansible_python_interpreter': '/usr/bin/python3',
             'ray_runtime': 'container', 'ray_container_image': IMAGE,
-            'ray_container_image_archive': '/var/cache/sfdeploy-testbed/images/sfdeploy-secretflow.tar',
+            'ray_container_image_archive': '/var/cache/sfdeploy-testbed/images/sfdeploy-secretflow.tar.zst',
             'ray_container_network': 'sfnet', 'ray_container_subnet': '192.168.77.0/24',
             'firewall_backend': 'none', 'ray_num_cpus': 2, 'ray_object_store_memory': 300000000,
             'job_args': {'values': {'carol': [5, 6], 'dave': [1, 2]}},
