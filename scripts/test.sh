@@ -206,7 +206,7 @@ step integration-tests integration
 # README command 1 runs a SecretFlow job on this machine, and the ecosystem's own checks are
 # CPU-heavy (pylint, ansible-lint inside Galaxy's importer): on a 2-core machine they slowed the
 # scenarios' SecretFlow jobs while three scenarios shared the cores, so they start once only
-# one scenario is left (it keeps the priority; these run reniced, see above).
+# one scenario is left (reniced, as the checks above).
 if [ "${1:-all}" != fast ]; then
   while_more_than_one_scenario_runs
 fi
