@@ -4,15 +4,18 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${SFDEPLOY_TOOLS_VENV:-$ROOT/.venv}
 
 # tools_env REQUIREMENTS_FILE: create .venv (once) and install the pinned tools into it.
+# The tools are installed with their bytecode: every ansible-playbook, molecule and pytest start
+# would otherwise compile ansible-core from source again wherever PYTHONDONTWRITEBYTECODE is set
+# (measured: 0.9 s -> 0.5 s of CPU for a bare ansible-playbook start; about 20 s once, here).
 tools_env() {
   local reqs=$1 stamp
   if [ ! -x "$VENV/bin/python" ]; then
     "${PYTHON:-python3}" -m venv "$VENV"
   fi
-  stamp="$VENV/.installed-$(sha256sum "$ROOT/$reqs" "$ROOT/requirements.txt" | sha256sum | cut -c1-16)"
+  stamp="$VENV/.installed-$( (cat "$ROOT/$reqs" "$ROOT/requirements.txt"; echo bytecode) | sha256sum | cut -c1-16)"
   if [ ! -f "$stamp" ]; then
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check uv==0.13.9
-    (cd "$ROOT" && "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" -r "$reqs")
+    (cd "$ROOT" && "$VENV/bin/uv" pip install --quiet --compile-bytecode --python "$VENV/bin/python" -r "$reqs")
     touch "$stamp"
   fi
   export PATH="$VENV/bin:$PATH"

@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -352,6 +353,27 @@ def _shutdown(sf, spec, result):
         timer.cancel()
 
 
+# How long the job waits for its Ray head's port before it gives up (a head that restarts is back
+# well within it). ray.init itself would retry a head that does not listen for about 140 s (Ray 2.9)
+# and then raise a ConnectionError without a message, while the other parties wait.
+RAY_HEAD_WAIT_SECONDS = 15
+
+
+def ray_head_unanswered(address, seconds=None):
+    """None once the Ray head's GCS port at address ("host:port", "[v6]:port") accepts a
+    connection; the last error if it does not within seconds (RAY_HEAD_WAIT_SECONDS)."""
+    host, port = address.rsplit(':', 1)
+    deadline = time.time() + (RAY_HEAD_WAIT_SECONDS if seconds is None else seconds)
+    while True:
+        try:
+            socket.create_connection((host.strip('[]'), int(port)), timeout=2).close()
+            return None
+        except OSError as exc:
+            if time.time() >= deadline:
+                return exc
+            time.sleep(0.5)
+
+
 def run(spec):
     # Parties launched one after the other start together (job_process.planned_start).
     delay = (spec.get('start_at') or 0) - time.time()
@@ -360,6 +382,11 @@ def run(spec):
     started = time.time()
     result = {'party': spec.get('self_party'), 'started': started}
     _write(spec['status_path'], {'phase': 'starting', 'pid': os.getpid(), 'started': started})
+    address = spec['init'].get('address')
+    unanswered = address and ray_head_unanswered(address)
+    if unanswered:
+        raise RuntimeError('the Ray head at %s does not answer (%s): its node is not running; playbooks/status.yml '
+                           'shows which, and the deploy playbook starts it again' % (address, unanswered))
     module = _load_script(spec['script'])
 
     import secretflow as sf

@@ -110,6 +110,8 @@ def test_a_dead_party_fails_the_job_naming_it_and_stops_the_others():
         # alice's and carol's jobs were running when their watches stopped them (not left to time out).
         assert "The job failed on bob; the other parties' jobs were stopped (alice, carol)." in proc.stdout, \
             proc.stdout[-4000:]
+        # bob's job says why, at once: its Ray head (on prod-shared) does not answer.
+        assert re.search(r'the Ray head at 10\.211\.2\.21:\d+ does not answer', proc.stdout), proc.stdout[-4000:]
         # One watch task, one result a head: the output does not grow with the job's length.
         watch = task_output(proc.stdout, "Watch every party's job until it ends; a failure anywhere stops the others")
         assert sorted(re.findall(r'^ok: \[(prod-[\w-]+)\]', watch, re.M)) == sorted(HEADS.values()), watch
