@@ -38,6 +38,17 @@ def playbook(path, *extra):
     return subprocess.run(**playbook_args(path, *extra), check=False)
 
 
+def playbooks_together(runs, timeout=1200):
+    """Start several playbook runs at once and wait for all of them. runs: key -> (path, *extra);
+    returns key -> CompletedProcess, each with its whole output in stdout."""
+    procs = dict((key, subprocess.Popen(**playbook_args(*args))) for key, args in runs.items())
+    done = {}
+    for key, proc in procs.items():
+        out = proc.communicate(timeout=timeout)[0]
+        done[key] = subprocess.CompletedProcess(proc.args, proc.returncode, out)
+    return done
+
+
 def run_module(pattern, name, args):
     """Run a module of the collection on the test bed's hosts matching ``pattern`` (``ansible -m``),
     with ``args`` (a dict), as root; the CompletedProcess has the whole output in stdout."""

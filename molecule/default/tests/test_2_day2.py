@@ -9,7 +9,8 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
-from testbed import changed_counts, host, listening, playbook, playbook_args, status, wait_until_healthy  # noqa: E402
+from testbed import (changed_counts, host, listening, playbook, playbook_args, playbooks_together, status,  # noqa: E402
+                     wait_until_healthy)
 
 RAY_PORTS = {'sim-alice': [20000, 20001, 20002, 20003], 'sim-bob': [20001, 20002]}
 ANSWER = '"total": 131'  # molecule.yml's job_args: 66 + 65
@@ -33,12 +34,11 @@ def test_status_shows_every_host_and_the_head_seeing_both():
 def test_check_diff_runs_every_playbook_and_changes_nothing():
     pids = {name: main_pid(name, party) for name, party in (('sim-alice', 'alice'), ('sim-bob', 'bob'))}
     # Check mode changes nothing, so the four runs do not disturb each other: they run at once.
-    runs = {path: subprocess.Popen(**playbook_args(path, '--check', '--diff'))
-            for path in ('playbooks/simulate.yml', 'playbooks/status.yml', 'playbooks/upgrade.yml',
-                         'playbooks/teardown.yml')}
-    outputs = {path: run.communicate(timeout=1200)[0] for path, run in runs.items()}
+    runs = playbooks_together(dict((path, (path, '--check', '--diff'))
+                                   for path in ('playbooks/simulate.yml', 'playbooks/status.yml',
+                                                'playbooks/upgrade.yml', 'playbooks/teardown.yml')))
     for path, run in runs.items():
-        assert run.returncode == 0, '%s:\n%s' % (path, outputs[path][-4000:])
+        assert run.returncode == 0, '%s:\n%s' % (path, run.stdout[-4000:])
     # teardown --check reported what it would remove, and removed nothing.
     assert pids == {name: main_pid(name, party) for name, party in (('sim-alice', 'alice'), ('sim-bob', 'bob'))}
     assert wait_until_healthy(attempts=1).returncode == 0

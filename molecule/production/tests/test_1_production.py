@@ -5,7 +5,6 @@ import json
 import os
 import re
 import shlex
-import subprocess
 import sys
 
 import pytest
@@ -14,7 +13,7 @@ import yaml
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
 from production_bed import (HEADS, NODES, PRIVATE, PSI_INPUT, PSI_OFFSET, TLS, env, party_args,  # noqa: E402
                             plaintext_answer, port)
-from testbed import changed_counts, host, playbook, playbook_args, run_module, task_output  # noqa: E402
+from testbed import changed_counts, host, playbook, playbooks_together, run_module, task_output  # noqa: E402
 
 JOB_PLAYBOOK = 'molecule/resources/production-job.yml'
 
@@ -152,13 +151,11 @@ def test_each_institution_runs_only_its_party_from_a_federation_file(federation)
     # from the file's CA certificates.
     for party, name in HEADS.items():
         host(name).check_output('sudo rm %s/peers-ca.pem' % (TLS % party))
-    runs = {party: subprocess.Popen(**playbook_args('playbooks/production.yml', '--limit', party,
-                                                    '-e', 'job_name=split', '-e', 'federation_file=%s' % federation))
-            for party in sorted(HEADS)}
-    outputs = {party: proc.communicate(timeout=1200)[0] for party, proc in runs.items()}
+    runs = playbooks_together(dict((party, ('playbooks/production.yml', '--limit', party, '-e', 'job_name=split',
+                                            '-e', 'federation_file=%s' % federation)) for party in sorted(HEADS)))
     for party, proc in runs.items():
-        assert proc.returncode == 0, '%s:\n%s' % (party, outputs[party][-4000:])
-        assert "%s: the job's result is the expected one" % party in outputs[party].replace("''", "'")
+        assert proc.returncode == 0, '%s:\n%s' % (party, proc.stdout[-4000:])
+        assert "%s: the job's result is the expected one" % party in proc.stdout.replace("''", "'")
     for party, name in HEADS.items():
         trusted = _certificates(host(name).check_output('sudo cat %s/peers-ca.pem' % (TLS % party)))
         assert trusted == set().union(*(_certificates(cas[p]) for p in HEADS if p != party)), party
@@ -168,12 +165,11 @@ def test_a_peer_that_never_starts_its_job_fails_the_others_within_the_bound_nami
     """alice and bob start their jobs; carol's institution never does. RayFed alone would wait
     for hours; job_peer_timeout ends both, naming carol (and not as a job_timeout)."""
     bound = ['-e', 'job_peer_timeout=45', '-e', 'job_timeout=900', '-e', 'job_reach_check=false']
-    runs = {party: subprocess.Popen(**playbook_args(JOB_PLAYBOOK, '--limit', party, '-e', 'job_name=lonely',
-                                                    '-e', 'federation_file=%s' % federation, *bound))
-            for party in ('alice', 'bob')}
-    outputs = {party: proc.communicate(timeout=600)[0] for party, proc in runs.items()}
+    runs = playbooks_together(dict((party, (JOB_PLAYBOOK, '--limit', party, '-e', 'job_name=lonely',
+                                            '-e', 'federation_file=%s' % federation) + tuple(bound))
+                                   for party in ('alice', 'bob')), timeout=600)
     for party, proc in runs.items():
-        out = ' '.join(outputs[party].split())
+        out = ' '.join(proc.stdout.split())
         assert proc.returncode != 0, out[-3000:]
         assert 'The job failed on %s' % party in out, out[-3000:]
         assert 'carol never answered within 45 s (job_peer_timeout): carol at 10.211.2.21:21008' in out, out[-3000:]
