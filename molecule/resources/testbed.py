@@ -28,9 +28,10 @@ def ansible_args(argv):
     return dict(args=argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
 
 
-def playbook_args(path, *extra):
-    """subprocess arguments for ansible-playbook PATH (relative to the checkout) on the test bed."""
-    return ansible_args(['ansible-playbook', '-i', INVENTORY, os.path.join(ROOT, path)] + list(extra))
+def playbook_args(path, *extra, inventory=None):
+    """subprocess arguments for ansible-playbook PATH (relative to the checkout) on the test bed
+    (or on another inventory)."""
+    return ansible_args(['ansible-playbook', '-i', inventory or INVENTORY, os.path.join(ROOT, path)] + list(extra))
 
 
 def playbook(path, *extra):
@@ -38,10 +39,10 @@ def playbook(path, *extra):
     return subprocess.run(**playbook_args(path, *extra), check=False)
 
 
-def playbooks_together(runs, timeout=1200):
+def playbooks_together(runs, timeout=1200, inventory=None):
     """Start several playbook runs at once and wait for all of them. runs: key -> (path, *extra);
     returns key -> CompletedProcess, each with its whole output in stdout."""
-    procs = dict((key, subprocess.Popen(**playbook_args(*args))) for key, args in runs.items())
+    procs = dict((key, subprocess.Popen(**playbook_args(*args, inventory=inventory))) for key, args in runs.items())
     done = {}
     for key, proc in procs.items():
         out = proc.communicate(timeout=timeout)[0]

@@ -13,7 +13,8 @@ import yaml
 
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
 from production_bed import HEADS, NODES, PSI_INPUT, TLS, env, port, ray_targets  # noqa: E402
-from testbed import ROOT, changed_counts, host, knock, listening, playbook, playbook_args, status, task_output  # noqa: E402
+from testbed import (ROOT, changed_counts, host, knock, listening, playbook, playbooks_together, status,  # noqa: E402
+                     task_output)
 
 
 def rows(out):
@@ -104,8 +105,10 @@ def test_check_mode_reports_what_is_due_and_changes_nothing():
         locked = re.search(r'^six==(\S+)', f.read(), re.M).group(1)
     assert _six('prod-bob', '1.16.0') == '1.16.0' != locked
     try:
-        runs = {'production': playbook('playbooks/production.yml', '--check', '--diff', '-e', 'ray_num_cpus=1'),
-                'teardown': playbook('playbooks/teardown.yml', '--check', '--diff', '-e', 'python_teardown_remove_env=true')}
+        # Check mode changes nothing, so the two runs do not disturb each other: they run at once.
+        runs = playbooks_together({
+            'production': ('playbooks/production.yml', '--check', '--diff', '-e', 'ray_num_cpus=1'),
+            'teardown': ('playbooks/teardown.yml', '--check', '--diff', '-e', 'python_teardown_remove_env=true')})
         assert _six('prod-bob') == '1.16.0'
     finally:
         _six('prod-bob', locked)
@@ -150,11 +153,13 @@ def test_check_mode_on_fresh_hosts_reports_the_deployment_and_changes_nothing(tm
     certificates = {'party': "Issue this head's key and certificate with its party's own CA",
                     'shared': 'Report the keys and certificate a run would make (check mode, library not installed yet)',
                     'user': "Install the user's private key"}
+    # The three runs change nothing (check mode): they run at once.
+    runs = playbooks_together(
+        dict((mode, ('playbooks/production.yml', '--check', '--diff', '-e', 'tls_ca_mode=%s' % mode)
+              + (('-e', json.dumps(user)) if mode == 'user' else ())) for mode in certificates),
+        inventory=str(inventory))
     for mode, certificate_task in certificates.items():
-        args = playbook_args('playbooks/production.yml', '--check', '--diff', '-e', 'tls_ca_mode=%s' % mode,
-                             *(['-e', json.dumps(user)] if mode == 'user' else []))
-        args['args'][args['args'].index('-i') + 1] = str(inventory)
-        proc = subprocess.run(**args, check=False)
+        proc = runs[mode]
         assert proc.returncode == 0, (mode, proc.stdout[-4000:])
         changed = recap(proc.stdout)
         assert changed.get('fresh-dan', 0) > 0 and changed.get('fresh-erin', 0) > 0, (mode, changed)
