@@ -355,7 +355,9 @@ def _shutdown(sf, spec, result):
 
 # How long the job waits for its Ray head's port before it gives up (a head that restarts is back
 # well within it). ray.init itself would retry a head that does not listen for about 140 s (Ray 2.9)
-# and then raise a ConnectionError without a message, while the other parties wait.
+# and then raise a ConnectionError without a message, while the other parties wait. The ray role's
+# node probe asks the same way (roles/ray/files/ray_nodes.py, gcs_answers, one try); each of the two
+# files runs alone on the host, with only the standard library, so each has its own few lines.
 RAY_HEAD_WAIT_SECONDS = 15
 
 
