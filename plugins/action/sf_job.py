@@ -12,17 +12,27 @@ own job in rounds of ``wait`` seconds and, between rounds, tells the other heads
 files in ``watch_dir`` (a directory on the controller) whether its job still runs, finished or
 failed. A head whose peer failed (or became unreachable) stops its own job at once. One task
 header and one result per head, however long the job runs.
+
+A round waits on the host without a module (module_utils/job_watch.py, run with the host's
+Python and the standard library only); the sf_job module runs only when there is something to
+collect. The parties' jobs share their CPUs with the watch, and a module round costs about
+0.3 CPU-s a host (AnsiballZ), which slowed the job itself (measured in scripts/bench.sh).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import shlex
 import time
 
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils import job_watch
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.job_config import FATAL_LOG_PATTERNS
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.job_process import JobDir, job_path
 
 
 class ActionModule(ActionBase):
@@ -54,13 +64,23 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail('sf_job: state=watched needs watch_dir and self_party')
         collect = dict(args, state='finished')
         collect.setdefault('wait', 10)
+        waiter = self._waiter(collect, task_vars)
         while True:
             try:
-                res = self._execute_module(module_name='sfdeploy.secretflow.sf_job', module_args=collect,
-                                           task_vars=task_vars)
+                res = waiter() if waiter else None
             except AnsibleConnectionFailure as exc:
                 _tell(watch_dir, party, 'failed', 'unreachable: %s' % exc)
                 raise
+            except _WaiterUnusable:
+                waiter, res = None, None
+            if res is None:  # the module's round: at once when the waiter found something to collect
+                try:
+                    res = self._execute_module(module_name='sfdeploy.secretflow.sf_job',
+                                               module_args=dict(collect, wait=1) if waiter else collect,
+                                               task_vars=task_vars)
+                except AnsibleConnectionFailure as exc:
+                    _tell(watch_dir, party, 'failed', 'unreachable: %s' % exc)
+                    raise
             if res.get('unreachable'):
                 _tell(watch_dir, party, 'failed', 'unreachable: %s' % res.get('msg', ''))
                 return res
@@ -81,6 +101,38 @@ class ActionModule(ActionBase):
                 res.update(finished=True, stopped_after_failure_of=failed, changed=True)
                 return res
 
+    def _waiter(self, collect, task_vars):
+        """A function that runs one round on the host without a module (job_watch.wait_round) and
+        returns what the module would while the job still runs (phase, started, duration), None
+        when there is something to collect.
+        None (module rounds only) in check mode, when the task leaves workdir, name or timeout to the
+        module's defaults, or when the module's interpreter is unknown;
+        a round whose output is not the waiter's raises _WaiterUnusable (module rounds from then on)."""
+        if self._task.check_mode or not all(collect.get(key) for key in ('workdir', 'name', 'timeout')):
+            return None  # the module's defaults apply: its own rounds
+        try:
+            built, _path = self._configure_module(module_name='sfdeploy.secretflow.sf_job', module_args=collect,
+                                                  task_vars=task_vars)
+            interpreter = shlex.split(built.shebang[2:])
+        except Exception:  # pylint: disable=broad-except  # the module rounds work without it
+            return None
+        job = JobDir(job_path(collect['workdir'], collect['name'], collect['self_party']))
+        payload = json.dumps({'paths': job.watch_paths(), 'seconds': int(collect['wait']),
+                              'timeout': int(collect['timeout']),
+                              'fatal_patterns': [pattern.pattern for pattern, _unused in FATAL_LOG_PATTERNS]})
+        cmd = ' '.join(shlex.quote(arg) for arg in interpreter + ['-c', WATCH_SOURCE, payload])
+
+        def round_():
+            res = self._low_level_execute_command(cmd, sudoable=True)
+            try:
+                answer = json.loads(res['stdout'].strip().splitlines()[-1])
+                if answer.pop('collect'):
+                    return None
+            except (IndexError, KeyError, TypeError, ValueError, AttributeError):
+                raise _WaiterUnusable()
+            return dict(answer, finished=False, changed=False)
+        return round_
+
     def _find_script(self, src):
         """src as given, else among the role's/playbook's files, else inside this collection
         (so that ``examples/secure_compare.py`` names the bundled example)."""
@@ -93,6 +145,10 @@ class ActionModule(ActionBase):
             if os.path.isfile(bundled):
                 return bundled
             raise AnsibleActionFail('sf_job: cannot find the job script %s on the controller: %s' % (src, exc))
+
+
+class _WaiterUnusable(Exception):
+    """The host did not answer a watch round as job_watch does (no such Python, a shell that differs)."""
 
 
 def _tell(watch_dir, party, state, detail=None):
@@ -118,4 +174,5 @@ def _failed_peers(watch_dir, party):
     return failed
 
 
+WATCH_SOURCE = inspect.getsource(job_watch)
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -17,6 +17,9 @@ import subprocess
 import time
 
 from ansible_collections.sfdeploy.secretflow.plugins.module_utils.job_config import FATAL_LOG_PATTERNS
+# The job's files are read the same way by the watch's rounds on the host (job_watch, run alone there).
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.job_watch import (  # noqa: F401
+    pid_alive, read_end, read_json, read_pid)
 
 STOP_GRACE_SECONDS = 10
 # A start time agreed among parties (start_at) is honoured only this far ahead: clocks of hosts
@@ -34,32 +37,13 @@ def planned_start(start_at, now=None):
     return now
 
 
-def _read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (IOError, OSError, ValueError):
-        return None
-
-
-def _read_end(path, max_bytes):
-    """The last max_bytes of a file as text ('' when it cannot be read)."""
-    try:
-        with open(path, 'rb') as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - max_bytes))
-            return f.read().decode('utf-8', 'replace')
-    except (IOError, OSError):
-        return ''
-
-
 def log_tail(path, lines=40, max_bytes=65536):
-    return _read_end(path, max_bytes).splitlines()[-lines:]
+    return read_end(path, max_bytes).splitlines()[-lines:]
 
 
 def fatal_error(path, max_bytes=1 << 20):
     """The first fatal error in the job's log, as a sentence, or None."""
-    data = _read_end(path, max_bytes)
+    data = read_end(path, max_bytes)
     for pattern, sentence in FATAL_LOG_PATTERNS:
         match = pattern.search(data)
         if match:
@@ -67,21 +51,9 @@ def fatal_error(path, max_bytes=1 << 20):
     return None
 
 
-def pid_alive(pid):
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie has exited; it only waits to be reaped.
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            return f.read().split(')')[-1].split()[0] != 'Z'
-    except (IOError, OSError):
-        return True
+def job_path(workdir, name, party=None):
+    """A job's directory: workdir/name, or workdir/name-party for a production party's."""
+    return os.path.join(workdir, name if not party else '%s-%s' % (name, party))
 
 
 class JobDir(object):
@@ -95,18 +67,18 @@ class JobDir(object):
         self.pidfile = os.path.join(path, 'pid')
 
     def pid(self):
-        try:
-            with open(self.pidfile) as f:
-                return int(f.read().strip())
-        except (IOError, OSError, ValueError):
-            return None
+        return read_pid(self.pidfile)
+
+    def watch_paths(self):
+        """The files a watch round reads on the host (job_watch.wait_round)."""
+        return {'pid': self.pidfile, 'result': self.result, 'status': self.status, 'log': self.log}
 
     def running(self):
         return pid_alive(self.pid())
 
     def status_phase(self):
         """The phase the runner last recorded in status.json (starting, initialized), or None."""
-        return (_read_json(self.status) or {}).get('phase')
+        return (read_json(self.status) or {}).get('phase')
 
     def launch(self, python, runner_source, spec, env=None, start_at=None, container=None):
         """Write the job's files and start its driver detached. Returns the start time: the driver
@@ -160,7 +132,7 @@ class JobDir(object):
         pid = self.pid()
         if not pid_alive(pid):
             return False
-        driver = (_read_json(self.status) or {}).get('pid')
+        driver = (read_json(self.status) or {}).get('pid')
         groups = [pid] + ([driver] if driver and driver != pid and pid_alive(driver) else [])
         for sig, wait in ((signal.SIGTERM, STOP_GRACE_SECONDS), (signal.SIGKILL, 5)):
             for group in groups:
@@ -183,7 +155,7 @@ class JobDir(object):
         when ``stop_at_deadline`` is false. Returns (result dict or None, reason or None)."""
         while True:
             self._reap()
-            result = _read_json(self.result)
+            result = read_json(self.result)
             if result is not None:
                 # The runner writes its result last (or before a bounded shutdown); let it exit.
                 end = time.time() + 35

@@ -330,7 +330,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.sfdeploy.secretflow.plugins.module_utils import job_config, job_runner
-from ansible_collections.sfdeploy.secretflow.plugins.module_utils.job_process import JobDir, fatal_error, log_tail
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.job_process import JobDir, fatal_error, job_path, log_tail
 
 
 # stunnel's name on Debian (stunnel4) and elsewhere.
@@ -509,7 +509,7 @@ def main():
     )
     p = module.params
     party = p['self_party'] if p['mode'] == 'production' else None
-    job = JobDir(os.path.join(p['workdir'], p['name'] if not party else '%s-%s' % (p['name'], party)))
+    job = JobDir(job_path(p['workdir'], p['name'], party))
     base = {'party': party, 'log_path': job.log, 'changed': False}
 
     if p['state'] == 'stopped':

@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
 from production_bed import (HEADS, MACHINE_OF, MACHINES, NODES, PRIVATE, PSI_OFFSET, TLS, port, ray_targets,  # noqa: E402
                             silo_port, silo_targets)
-from testbed import ROOT, changed_counts, host, knock, playbook, playbook_args, status  # noqa: E402
+from testbed import ROOT, changed_counts, host, knock, playbook, playbook_args, status, task_output  # noqa: E402
 
 SILO_PORTS = [20008, 20009]  # alice's
 
@@ -293,6 +293,11 @@ def test_a_verbose_full_run_renews_close_to_expiry_certificates_and_shows_no_key
     assert not shown, 'the output shows private key lines of %s' % shown
     shown = [party for party, marker in PRIVATE.items() if marker in proc.stdout]
     assert not shown, "the output shows the private job arguments of %s" % shown
+    # The watch's rounds waited on the hosts without a module (job_watch); the module ran once a head,
+    # to collect the result.
+    watch = task_output(proc.stdout, "Watch every party's job until it ends; a failure anywhere stops the others")
+    assert 'def wait_round(' in watch, watch[-3000:]
+    assert len(re.findall(r'Using module file \S+/sf_job\.py', watch)) == len(HEADS), watch[-3000:]
     renewed = _fingerprints()
     assert all(renewed[name] != before[name] for name in before), (before, renewed)
     # With the default window the fresh certificates are left alone.
