@@ -10,7 +10,7 @@ one table: each figure with the floor it is judged against, measured in the same
   no-op      the same again (nothing to do: changed=0)
   job        the bundled example through sf_job, and the same runner with the same spec started by
              hand on the three heads at once (ssh, no Ansible), both after a first job has warmed
-             the clusters up
+             the clusters up; three runs of each, alternated
   skew       the launch skew with --forks 1
   setup.sh   scripts/setup.sh --skip-tags job a second time (this machine, the local inventory)
 
@@ -150,6 +150,15 @@ def totals(count_file):
     return max(c['tasks'] for c in hosts), max(c['round_trips'] for c in hosts)
 
 
+# The job's runs, alternated (see main).
+JOB_ORDER = ('hand', 'sf_job', 'sf_job', 'hand', 'hand', 'sf_job')
+
+
+def mean(values):
+    values = list(values)
+    return sum(values) / len(values)
+
+
 def job_durations(out):
     rows = re.findall(r'^\s+(alice|bob|carol)\s+ok\s+([\d.]+)s', out, re.M)
     skew = re.search(r'launch skew \(latest start - earliest start\): ([\d.]+) s', out)
@@ -185,13 +194,18 @@ def main():
             noop_tasks, noop_trips = totals(count)
             changed = sorted(set(int(n) for n in re.findall(r'changed=(\d+)', out)))
             # A first job warms the new clusters up (workers, imports) and writes the spec the by-hand run
-            # uses; then by hand, then through sf_job again, each on warm clusters.
+            # uses; then by hand and through sf_job, three times each in the order ABBAAB (a drift of the
+            # machine's speed during the runs falls on both alike), each on warm clusters.
             playbook(inv, 'molecule/resources/production-job.yml', '-e', 'job_name=bench')
-            hand_wall, hand = everywhere(by_hand_script)
-            _unused, out = playbook(inv, 'molecule/resources/production-job.yml', '-e', 'job_name=measured')
-            durations, _unused = job_durations(out)
-            hand_durations = {HOSTS[n][0]: json.loads(o.strip().splitlines()[-1]) for n, o in hand.items()}
-            hand_durations = {p: r['finished'] - r['started'] for p, r in hand_durations.items()}
+            durations, hand_durations = [], []
+            for i, kind in enumerate(JOB_ORDER):
+                if kind == 'hand':
+                    _unused, hand = everywhere(by_hand_script)
+                    results = [json.loads(o.strip().splitlines()[-1]) for o in hand.values()]
+                    hand_durations.append(mean([r['finished'] - r['started'] for r in results]))
+                else:
+                    _unused, out = playbook(inv, 'molecule/resources/production-job.yml', '-e', 'job_name=measured%d' % i)
+                    durations.append(mean(job_durations(out)[0].values()))
             _unused, out = playbook(inv, 'molecule/resources/production-job.yml', '--forks', '1', '-e', 'job_name=skew')
             _unused, skew = job_durations(out)
         finally:
@@ -204,8 +218,7 @@ def main():
                    capture_output=True, check=True)
     setup_again = time.time() - start
 
-    sf = sum(durations.values()) / len(durations)
-    hand_mean = sum(hand_durations.values()) / len(hand_durations)
+    sf, hand_mean = mean(durations), mean(hand_durations)
     rows = [
         ('floor: apt-get update + OS packages + venv + uv install, 3 hosts in parallel', '%.0f s' % floor, '-', '-'),
         ('floor + the Ray heads started by hand (ray start --head, 3 hosts in parallel)',
@@ -218,7 +231,8 @@ def main():
         ('scripts/setup.sh --skip-tags job a second time (local inventory)', '%.0f s' % setup_again, '-',
          'at most 10 s'),
         ('launch skew with --forks 1, three parties', '%.2f s' % skew, '-', 'at most 0.5 s'),
-        ('the job through sf_job vs the same runner started by hand (mean of parties)',
+        ('the job through sf_job vs the same runner started by hand (mean of parties, of 3 runs each: %s vs %s)'
+         % (' '.join('%.1f' % d for d in durations), ' '.join('%.1f' % d for d in hand_durations)),
          '%.1f s vs %.1f s' % (sf, hand_mean), '%.2fx' % (sf / hand_mean), '1.0x'),
     ]
     width = max(len(r[0]) for r in rows)
