@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The deployment benchmark (README, "Performance"): builds three fresh hosts on the test bed,
 # measures the floor (the installs themselves, by hand) and the collection's figures in one run,
-# and prints one table. Needs root and podman (scripts/testbed-host.sh); about 10 minutes.
+# and prints one table. Needs root and podman (scripts/testbed-host.sh); about 11 minutes.
 #   scripts/bench.sh
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
