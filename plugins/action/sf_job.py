@@ -105,11 +105,13 @@ class ActionModule(ActionBase):
         """A function that runs one round on the host without a module (job_watch.wait_round) and
         returns what the module would while the job still runs (phase, started, duration), None
         when there is something to collect.
-        None (module rounds only) in check mode, when the task leaves workdir, name or timeout to the
-        module's defaults, or when the module's interpreter is unknown;
+        None (module rounds only) in check mode, with wait=0, when the task leaves workdir, name or
+        timeout to the module's defaults, or when the module's interpreter is unknown;
         a round whose output is not the waiter's raises _WaiterUnusable (module rounds from then on)."""
         if self._task.check_mode or not all(collect.get(key) for key in ('workdir', 'name', 'timeout')):
             return None  # the module's defaults apply: its own rounds
+        if int(collect['wait']) <= 0:
+            return None  # wait=0: one module round until the job ends
         try:
             built, _path = self._configure_module(module_name='sfdeploy.secretflow.sf_job', module_args=collect,
                                                   task_vars=task_vars)
