@@ -109,3 +109,22 @@ def test_it_runs_alone_as_the_action_runs_it(tmp_path):
         assert answer['collect'] is False and answer['phase'] == 'initialized', out
     finally:
         job.stop()
+
+
+def test_the_action_keeps_module_rounds_where_a_waiter_does_not_apply():
+    """wait=0 (one round until the job ends), check mode, or the module's own defaults: no waiter,
+    so no loop of rounds that return at once."""
+    from types import SimpleNamespace
+
+    from ansible_collections.sfdeploy.secretflow.plugins.action.sf_job import ActionModule
+
+    action = object.__new__(ActionModule)
+    # The module's interpreter, as the controller would find it for the host.
+    action._configure_module = lambda **kw: (SimpleNamespace(shebang='#!/usr/bin/python3'), 'sf_job.py')
+    full = {'workdir': '/var/tmp/sfdeploy-jobs', 'name': 'sfjob', 'timeout': 900, 'self_party': 'alice', 'wait': 10}
+    action._task = SimpleNamespace(check_mode=False)
+    assert callable(action._waiter(full, {}))
+    assert action._waiter(dict(full, wait=0), {}) is None
+    assert action._waiter({k: v for k, v in full.items() if k != 'timeout'}, {}) is None
+    action._task = SimpleNamespace(check_mode=True)
+    assert action._waiter(full, {}) is None
