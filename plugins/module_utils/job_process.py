@@ -18,8 +18,7 @@ import time
 
 from ansible_collections.sfdeploy.secretflow.plugins.module_utils.job_config import FATAL_LOG_PATTERNS
 # The job's files are read the same way by the watch's rounds on the host (job_watch, run alone there).
-from ansible_collections.sfdeploy.secretflow.plugins.module_utils.job_watch import (  # noqa: F401
-    pid_alive, read_end, read_json, read_pid)
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.job_watch import pid_alive, read_end, read_json, read_pid
 
 STOP_GRACE_SECONDS = 10
 # A start time agreed among parties (start_at) is honoured only this far ahead: clocks of hosts

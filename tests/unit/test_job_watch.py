@@ -31,13 +31,16 @@ def _running(tmp_path):
     return job
 
 
-def _round_in_thread(job, seconds, timeout=900):
-    """wait_round in a thread; (thread, answers): the thread has ended once the round returned."""
+def _answers_of_a_long_round(job, event, timeout=900):
+    """A 600 s round in a thread, then ``event`` (what should end it); the round's answers once
+    it returned, or [] if it still waits 30 s later."""
     answers = []
     thread = threading.Thread(target=lambda: answers.append(
-        job_watch.wait_round(job.watch_paths(), seconds, timeout, PATTERNS)), daemon=True)
+        job_watch.wait_round(job.watch_paths(), 600, timeout, PATTERNS)), daemon=True)
     thread.start()
-    return thread, answers
+    event()
+    thread.join(30)
+    return answers
 
 
 def test_a_running_job_is_reported_with_its_phase_at_the_rounds_end(tmp_path):
@@ -52,22 +55,19 @@ def test_a_running_job_is_reported_with_its_phase_at_the_rounds_end(tmp_path):
 
 def test_a_result_ends_the_round_at_once(tmp_path):
     job = _running(tmp_path)
-    try:
-        thread, answers = _round_in_thread(job, 600)
+
+    def result():
         with open(job.result, 'w') as f:
             json.dump({'ok': True, 'result': 1}, f)
-        thread.join(30)
-        assert answers == [{'collect': True}]
+    try:
+        assert _answers_of_a_long_round(job, result) == [{'collect': True}]
     finally:
         job.stop()
 
 
 def test_a_driver_that_exits_ends_the_round_at_once(tmp_path):
     job = _running(tmp_path)
-    thread, answers = _round_in_thread(job, 600)
-    job.stop()
-    thread.join(30)
-    assert answers == [{'collect': True}]
+    assert _answers_of_a_long_round(job, job.stop) == [{'collect': True}]
 
 
 def test_the_jobs_timeout_ends_the_round(tmp_path):
@@ -75,9 +75,7 @@ def test_the_jobs_timeout_ends_the_round(tmp_path):
     try:
         # Started 100 s ago with a timeout of 50 s: the module must stop it now.
         os.utime(job.pidfile, (time.time() - 100, time.time() - 100))
-        thread, answers = _round_in_thread(job, 600, timeout=50)
-        thread.join(30)
-        assert answers == [{'collect': True}]
+        assert _answers_of_a_long_round(job, lambda: None, timeout=50) == [{'collect': True}]
     finally:
         job.stop()
 
@@ -111,20 +109,42 @@ def test_it_runs_alone_as_the_action_runs_it(tmp_path):
         job.stop()
 
 
-def test_the_action_keeps_module_rounds_where_a_waiter_does_not_apply():
-    """wait=0 (one round until the job ends), check mode, or the module's own defaults: no waiter,
-    so no loop of rounds that return at once."""
+FULL = {'workdir': '/var/tmp/sfdeploy-jobs', 'name': 'sfjob', 'timeout': 900, 'self_party': 'alice', 'wait': 10}
+
+
+def _action(check_mode=False):
+    """The sf_job action with the module's interpreter as the controller would find it for the host."""
     from types import SimpleNamespace
 
     from ansible_collections.sfdeploy.secretflow.plugins.action.sf_job import ActionModule
 
     action = object.__new__(ActionModule)
-    # The module's interpreter, as the controller would find it for the host.
     action._configure_module = lambda **kw: (SimpleNamespace(shebang='#!/usr/bin/python3'), 'sf_job.py')
-    full = {'workdir': '/var/tmp/sfdeploy-jobs', 'name': 'sfjob', 'timeout': 900, 'self_party': 'alice', 'wait': 10}
-    action._task = SimpleNamespace(check_mode=False)
-    assert callable(action._waiter(full, {}))
-    assert action._waiter(dict(full, wait=0), {}) is None
-    assert action._waiter({k: v for k, v in full.items() if k != 'timeout'}, {}) is None
-    action._task = SimpleNamespace(check_mode=True)
-    assert action._waiter(full, {}) is None
+    action._task = SimpleNamespace(check_mode=check_mode)
+    return action
+
+
+def test_the_action_keeps_module_rounds_where_a_waiter_does_not_apply():
+    """wait=0 (one round until the job ends), check mode, or the module's own defaults: no waiter,
+    so no loop of rounds that return at once."""
+    action = _action()
+    assert callable(action._waiter(FULL, {}))
+    assert action._waiter(dict(FULL, wait=0), {}) is None
+    assert action._waiter({k: v for k, v in FULL.items() if k != 'timeout'}, {}) is None
+    assert _action(check_mode=True)._waiter(FULL, {}) is None
+
+
+def test_a_host_that_does_not_answer_as_the_waiter_gets_module_rounds(tmp_path):
+    """A round whose output is not the waiter's (no such Python on the host): the watch goes on with
+    the module's own rounds, with the task's full wait."""
+    action = _action()
+    action._low_level_execute_command = lambda cmd, sudoable=True: {'rc': 127, 'stdout': 'sh: 1: python3: not found'}
+    waits = []
+
+    def module(module_name, module_args, task_vars):
+        waits.append(module_args['wait'])
+        return {'finished': True, 'rc': 0, 'result': 1}
+    action._execute_module = module
+    res = action._watch(dict(FULL, mode='production', watch_dir=str(tmp_path)), {})
+    assert res['result'] == 1 and waits == [10]
+    assert json.load(open(str(tmp_path / 'alice.json')))['state'] == 'finished'
