@@ -298,6 +298,19 @@ def test_a_verbose_full_run_renews_close_to_expiry_certificates_and_shows_no_key
     watch = task_output(proc.stdout, "Watch every party's job until it ends; a failure anywhere stops the others")
     assert 'def wait_round(' in watch, watch[-3000:]
     assert len(re.findall(r'Using module file \S+/sf_job\.py', watch)) == len(HEADS), watch[-3000:]
+    # On deployed hosts the host probes run once a host, in the preflight: the roles reuse their
+    # answers, and no role calls the package manager (the preflight found every package installed).
+    for task, module in (('Ask whether this host reaches the package index', 'uri'),
+                         ('Ask firewalld and ufw whether they run', 'command'),
+                         ('Check that the OS packages the roles need are installed, or that the mirror has them',
+                          'sf_os_packages')):
+        _ran_once_a_host(proc.stdout, task, module)
+    assert len(re.findall(r'Using module file \S+/sf_os_packages\.py', proc.stdout)) == len(
+        set(re.findall(r'^ok: \[([^\]]+)\]', task_output(
+            proc.stdout, 'Check that the OS packages the roles need are installed, or that the mirror has them'),
+            re.M))), 'a role called the package manager on a deployed host'
+    venv = task_output(proc.stdout, 'Create the virtual environment')
+    assert 'skipping: [' in venv and 'Using module file' not in venv, venv[-2000:]
     renewed = _fingerprints()
     assert all(renewed[name] != before[name] for name in before), (before, renewed)
     # With the default window the fresh certificates are left alone.
@@ -305,6 +318,15 @@ def test_a_verbose_full_run_renews_close_to_expiry_certificates_and_shows_no_key
     assert again.returncode == 0, again.stdout[-4000:]
     assert _fingerprints() == renewed
     assert set(changed_counts(again.stdout)) == {0}, again.stdout[-3000:]
+
+
+def _ran_once_a_host(output, task, module):
+    """In a -vvv run: every host that ran TASK ran its MODULE once (a task that runs twice, as a
+    role's own preflight after the playbook's, shows its hosts twice)."""
+    out = task_output(output, task)
+    hosts = re.findall(r'^ok: \[([^\]]+)\]', out, re.M)
+    uses = re.findall(r'Using module file \S+/%s\.py' % module, out)
+    assert hosts and len(uses) == len(set(hosts)) == len(hosts), (task, len(uses), hosts, out[-2000:])
 
 
 def test_a_class_outside_the_allowlist_is_refused():
