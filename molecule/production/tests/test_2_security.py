@@ -304,11 +304,10 @@ def test_a_verbose_full_run_renews_close_to_expiry_certificates_and_shows_no_key
                          ('Ask firewalld and ufw whether they run', 'command'),
                          ('Check that the OS packages the roles need are installed, or that the mirror has them',
                           'sf_os_packages')):
-        _ran_once_a_host(proc.stdout, task, module)
-    assert len(re.findall(r'Using module file \S+/sf_os_packages\.py', proc.stdout)) == len(
-        set(re.findall(r'^ok: \[([^\]]+)\]', task_output(
-            proc.stdout, 'Check that the OS packages the roles need are installed, or that the mirror has them'),
-            re.M))), 'a role called the package manager on a deployed host'
+        hosts = _ran_once_a_host(proc.stdout, task, module)
+    # hosts: those of the last, the preflight's sf_os_packages call.
+    assert len(re.findall(r'Using module file \S+/sf_os_packages\.py', proc.stdout)) == len(hosts), \
+        'a role called the package manager on a deployed host'
     venv = task_output(proc.stdout, 'Create the virtual environment')
     assert 'skipping: [' in venv and 'Using module file' not in venv, venv[-2000:]
     renewed = _fingerprints()
@@ -322,11 +321,12 @@ def test_a_verbose_full_run_renews_close_to_expiry_certificates_and_shows_no_key
 
 def _ran_once_a_host(output, task, module):
     """In a -vvv run: every host that ran TASK ran its MODULE once (a task that runs twice, as a
-    role's own preflight after the playbook's, shows its hosts twice)."""
+    role's own preflight after the playbook's, shows its hosts twice). Returns those hosts."""
     out = task_output(output, task)
     hosts = re.findall(r'^ok: \[([^\]]+)\]', out, re.M)
     uses = re.findall(r'Using module file \S+/%s\.py' % module, out)
     assert hosts and len(uses) == len(set(hosts)) == len(hosts), (task, len(uses), hosts, out[-2000:])
+    return hosts
 
 
 def test_a_class_outside_the_allowlist_is_refused():
