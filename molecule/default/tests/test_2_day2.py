@@ -51,6 +51,10 @@ def test_a_killed_head_is_restarted_the_worker_rejoins_and_a_job_succeeds():
     proc = wait_until_healthy()
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert main_pid('sim-alice', 'alice') != before
+    # The status runs asked the new head which nodes it sees by reading its node table, not as a
+    # Ray driver: the head started no worker processes for them (a driver's job gets one a CPU,
+    # "ray::IDLE", and they stay).
+    assert host('sim-alice').run("pgrep -af '^ray::'").stdout == ''
     job = playbook('playbooks/simulate.yml', '--tags', 'job')
     assert job.returncode == 0, job.stdout[-4000:]
     assert "the job's result is the expected one" in job.stdout.replace("''", "'"), job.stdout[-3000:]

@@ -8,6 +8,9 @@ connection, not one per try), until the head answers (UNTIL=answers) or until it
 expected node (UNTIL=all, the default). UNTIL=port only waits for the head's GCS port to take
 connections, without connecting to Ray (no "seen", "missing" is empty): for a head alone in
 its cluster that was not restarted.
+It reads the GCS's node table as `ray start` does while it waits for its own node (Ray's
+GlobalState), not as a driver: ray.init would register a job, and the head would then start
+worker processes for it (the "ray::IDLE" workers, about 1 CPU-second each, which then stay).
 Prints {"seen": [...], "missing": [hosts], "error": "..."}; exits 0 when that happened, 2 otherwise.
 Managed by sfdeploy.
 """
@@ -45,7 +48,7 @@ def missing_nodes(nodes, expected):
 
 
 def gcs_answers(address, timeout=1.0):
-    """Whether the head's GCS port takes connections (ray.init waits minutes for one that does not)."""
+    """Whether the head's GCS port takes connections (a GCS client waits minutes for one that does not)."""
     host, port = address.rsplit(':', 1)
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
@@ -69,31 +72,35 @@ def main(address, expected, wait=0.0, until='all'):
     deadline = time.time() + wait
     if until == 'port':
         return wait_for_port(address, deadline)
-    import ray
+    # Ray's own readers of the node table (ray start's wait, ray.nodes()) go through these.
+    from ray._private.state import GlobalState
+    from ray._raylet import GcsClientOptions
 
     report = {'seen': [], 'missing': [w['host'] for w in expected], 'error': ''}
-    connected = False
+    state = None
     while True:
         try:
-            if not connected:
+            if state is None:
                 if not gcs_answers(address):
                     raise ConnectionError('nothing answers at %s (the head\'s GCS port)' % address)
-                ray.init(address=address, logging_level='ERROR', log_to_driver=False, configure_logging=False)
-                connected = True
-            report['seen'], report['missing'] = missing_nodes(ray.nodes(), expected)
+                state = GlobalState()
+                state._initialize_global_state(GcsClientOptions.from_gcs_address(address))
+            report['seen'], report['missing'] = missing_nodes(state.node_table(), expected)
             report['error'] = ''
+            answered = True
         except Exception as exc:  # the head itself is not up (yet)
             report['error'] = '%s: %s' % (type(exc).__name__, exc)
-            if connected:
-                ray.shutdown()
-                connected = False
-        if (connected and (until == 'answers' or not report['missing'])) or time.time() >= deadline:
+            answered = False
+            if state is not None:
+                state.disconnect()
+                state = None
+        if (answered and (until == 'answers' or not report['missing'])) or time.time() >= deadline:
             break
         time.sleep(POLL_SECONDS)
-    if connected:
-        ray.shutdown()
+    if state is not None:
+        state.disconnect()
     print(json.dumps(report))
-    return 0 if connected and (until == 'answers' or not report['missing']) else 2
+    return 0 if answered and (until == 'answers' or not report['missing']) else 2
 
 
 if __name__ == '__main__':
