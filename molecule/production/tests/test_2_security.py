@@ -305,6 +305,15 @@ def test_a_verbose_full_run_renews_close_to_expiry_certificates_and_shows_no_key
                          ('Check that the OS packages the roles need are installed, or that the mirror has them',
                           'sf_os_packages')):
         hosts = _ran_once_a_host(proc.stdout, task, module)
+    # Each role's own checks ran once a host too: in the deploy play every role skipped its
+    # preflight, which the preflight play had run.
+    for task in ('Compare the Python version across all hosts', 'Check the requirement pins',
+                 'Check that every address the rules name is an IP address'):
+        _ran_once_a_host(proc.stdout, task)
+    for task in ('Check the Python version of every host before changing any', "Check this role's input",
+                 'Check the firewall settings', 'Check the TLS settings'):
+        out = task_output(proc.stdout, task)
+        assert 'skipping: [' in out and not re.search(r'^(ok|included):', out, re.M), (task, out[-2000:])
     # hosts: those of the last, the preflight's sf_os_packages call.
     assert len(re.findall(r'Using module file \S+/sf_os_packages\.py', proc.stdout)) == len(hosts), \
         'a role called the package manager on a deployed host'
@@ -319,13 +328,14 @@ def test_a_verbose_full_run_renews_close_to_expiry_certificates_and_shows_no_key
     assert set(changed_counts(again.stdout)) == {0}, again.stdout[-3000:]
 
 
-def _ran_once_a_host(output, task, module):
-    """In a -vvv run: every host that ran TASK ran its MODULE once (a task that runs twice, as a
-    role's own preflight after the playbook's, shows its hosts twice). Returns those hosts."""
+def _ran_once_a_host(output, task, module=None):
+    """In a -vvv run: every host that ran TASK ran it once, and its MODULE (if any) once (a task
+    that runs twice, as a role's own preflight after the playbook's, shows its hosts twice).
+    Returns those hosts."""
     out = task_output(output, task)
     hosts = re.findall(r'^ok: \[([^\]]+)\]', out, re.M)
-    uses = re.findall(r'Using module file \S+/%s\.py' % module, out)
-    assert hosts and len(uses) == len(set(hosts)) == len(hosts), (task, len(uses), hosts, out[-2000:])
+    uses = len(re.findall(r'Using module file \S+/%s\.py' % module, out)) if module else len(hosts)
+    assert hosts and uses == len(set(hosts)) == len(hosts), (task, uses, hosts, out[-2000:])
     return hosts
 
 
