@@ -107,6 +107,11 @@ files_changed:
   returned: always
   type: list
   elements: str
+uv_drift:
+  description: The line for uv itself when the environment lacks I(uv_version) (C(uv - want X, have Y)).
+  returned: always
+  type: list
+  elements: str
 '''
 
 import os
@@ -189,7 +194,7 @@ def main():
 
     uv_drift = [line for line in drift if line.startswith('uv:')]
     drift = [line for line in drift if not line.startswith('uv:')]
-    result = dict(drift=drift, files_changed=files_changed,
+    result = dict(drift=drift, files_changed=files_changed, uv_drift=uv_drift,
                   diff={'before': {'drift': drift, 'files': files_changed}, 'after': {'drift': [], 'files': []}})
     if not (drift or files_changed or uv_drift):
         module.exit_json(changed=False, **result)

@@ -52,3 +52,12 @@ def test_missing_nodes_needs_address_port_and_party_resource():
     seen, missing = ray_nodes.missing_nodes(nodes, expected)
     assert missing == ['h2']
     assert len(seen) == 3
+
+
+def test_a_wait_for_the_head_ends_when_its_own_node_is_seen_and_one_for_all_when_every_node_is():
+    expected = [{'host': 'head', 'ray_head': True}, {'host': 'worker', 'ray_head': False}]
+    # The head's GCS answers before its raylet has registered: not yet.
+    assert not ray_nodes.reached(['head', 'worker'], expected, 'answers')
+    assert ray_nodes.reached(['worker'], expected, 'answers')
+    assert not ray_nodes.reached(['worker'], expected, 'all')
+    assert ray_nodes.reached([], expected, 'all')

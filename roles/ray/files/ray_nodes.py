@@ -4,8 +4,8 @@
 
 EXPECTED_JSON: the topology entries of the expected nodes (host, address, party, ports).
 Polls every half second for up to WAIT_SECONDS (default 0: ask once), in one process (one
-connection, not one per try), until the head answers (UNTIL=answers) or until it sees every
-expected node (UNTIL=all, the default). UNTIL=port only waits for the head's GCS port to take
+connection, not one per try), until the head answers with its own node up (UNTIL=answers: the
+expected entry with ray_head) or until it sees every expected node (UNTIL=all, the default). UNTIL=port only waits for the head's GCS port to take
 connections, without connecting to Ray (no "seen", "missing" is empty): for a head alone in
 its cluster that was not restarted.
 It reads the GCS's node table as `ray start` does while it waits for its own node (Ray's
@@ -45,6 +45,14 @@ def missing_nodes(nodes, expected):
         else:
             missing.append(want['host'])
     return seen, missing
+
+
+def reached(missing, expected, until):
+    """Whether the wait is over: every expected node is seen (all), or the head's own is (answers;
+    its GCS answers before its raylet has registered)."""
+    if until == 'answers':
+        return not {w['host'] for w in expected if w.get('ray_head')} & set(missing)
+    return not missing
 
 
 def gcs_answers(address, timeout=1.0):
@@ -94,13 +102,13 @@ def main(address, expected, wait=0.0, until='all'):
             if state is not None:
                 state.disconnect()
                 state = None
-        if (answered and (until == 'answers' or not report['missing'])) or time.time() >= deadline:
+        if (answered and reached(report['missing'], expected, until)) or time.time() >= deadline:
             break
         time.sleep(POLL_SECONDS)
     if state is not None:
         state.disconnect()
     print(json.dumps(report))
-    return 0 if answered and (until == 'answers' or not report['missing']) else 2
+    return 0 if answered and reached(report['missing'], expected, until) else 2
 
 
 if __name__ == '__main__':
