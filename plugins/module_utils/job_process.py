@@ -22,8 +22,8 @@ from ansible_collections.sfdeploy.secretflow.plugins.module_utils.job_watch impo
 
 STOP_GRACE_SECONDS = 10
 # A start time agreed among parties (start_at) is honoured only this far ahead: clocks of hosts
-# that disagree by more must not hold a job back for long (the job role plans 2 s plus 1 s a batch
-# of forks ahead: 58 batches fit).
+# that disagree by more must not hold a job back for long (the job role plans 3 s a batch of forks
+# ahead: 20 batches fit, 20 heads with --forks 1).
 MAX_START_DELAY_SECONDS = 60.0
 
 
