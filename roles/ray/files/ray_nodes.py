@@ -5,9 +5,9 @@
 EXPECTED_JSON: the topology entries of the expected nodes (host, address, party, ports).
 Polls every half second for up to WAIT_SECONDS (default 0: ask once), in one process (one
 connection, not one per try), until the head answers with its own node up (UNTIL=answers: the
-expected entry with ray_head) or until it sees every expected node (UNTIL=all, the default). UNTIL=port only waits for the head's GCS port to take
-connections, without connecting to Ray (no "seen", "missing" is empty): for a head alone in
-its cluster that was not restarted.
+expected entry with ray_head) or until it sees every expected node (UNTIL=all, the default).
+UNTIL=port only waits for the head's GCS port to take connections, without connecting to Ray
+(no "seen", "missing" is empty): for a head alone in its cluster that was not restarted.
 It reads the GCS's node table as `ray start` does while it waits for its own node (Ray's
 GlobalState), not as a driver: ray.init would register a job, and the head would then start
 worker processes for it (the "ray::IDLE" workers, about 1 CPU-second each, which then stay).
