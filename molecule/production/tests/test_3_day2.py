@@ -286,6 +286,9 @@ def test_an_upgrade_goes_one_party_at_a_time_and_the_job_runs_after(tmp_path):
     for name in NODES:
         assert _version(name) == '1.11.0b0', name
         assert after[name] > before[name], '%s was not restarted' % name
+        # The launcher records the new set, as production.yml's would: the next deploy run restarts nothing.
+        launcher = host(name).check_output('sudo cat /var/lib/sfdeploy/ray/%s/ray-node.sh' % name)
+        assert '# Environment stamp: %s\n' % ' '.join(wanted) in launcher + '\n', (name, launcher[:400])
     # Each party's packages are installed in a round of their own (in the inventory's party order):
     # while bob's environment is upgraded, carol's (on the same machine) is not touched, and the
     # reverse.
