@@ -22,9 +22,9 @@ from ansible_collections.sfdeploy.secretflow.plugins.module_utils.job_watch impo
 
 STOP_GRACE_SECONDS = 10
 # A start time agreed among parties (start_at) is honoured only this far ahead: clocks of hosts
-# that disagree by more must not hold a job back for long (the job role plans 3 s a batch of forks
-# ahead: 20 batches fit, 20 heads with --forks 1).
-MAX_START_DELAY_SECONDS = 60.0
+# that disagree by more must not hold a job back for long (the job role plans job_start_margin, 5 s,
+# a batch of forks ahead, and refuses a plan beyond this: 24 batches fit, 24 heads with --forks 1).
+MAX_START_DELAY_SECONDS = 120.0
 
 
 def planned_start(start_at, now=None):

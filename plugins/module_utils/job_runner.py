@@ -377,13 +377,11 @@ def ray_head_unanswered(address, seconds=None):
 
 
 def run(spec):
-    # Parties launched one after the other start together (job_process.planned_start).
-    delay = (spec.get('start_at') or 0) - time.time()
-    if delay > 0:
-        time.sleep(delay)
-    started = time.time()
-    result = {'party': spec.get('self_party'), 'started': started}
-    _write(spec['status_path'], {'phase': 'starting', 'pid': os.getpid(), 'started': started})
+    # What needs no peer comes first: the Ray head's check, the script, SecretFlow's import (several
+    # seconds, more on a loaded host) and the TLS front. Then the driver waits for the instant the
+    # parties agreed on (job_process.planned_start), so that their sf.init calls begin together
+    # whatever forks is; the wait overlaps the import, so a start planned a few seconds ahead
+    # costs the job little or nothing.
     address = spec['init'].get('address')
     unanswered = address and ray_head_unanswered(address)
     if unanswered:
@@ -400,9 +398,16 @@ def run(spec):
 
         rayfed_proxies_take_no_cpu(fed.proxy.barriers)
     front = None
-    if spec.get('tls_front'):
-        front = start_tls_front(spec['tls_front'], os.path.dirname(spec['status_path']))
     try:
+        if spec.get('tls_front'):
+            front = start_tls_front(spec['tls_front'], os.path.dirname(spec['status_path']))
+        prepared = time.time()
+        delay = (spec.get('start_at') or 0) - prepared
+        if delay > 0:
+            time.sleep(delay)
+        started = time.time()
+        result = {'party': spec.get('self_party'), 'prepared': prepared, 'started': started}
+        _write(spec['status_path'], {'phase': 'starting', 'pid': os.getpid(), 'started': started})
         result = _run_job(sf, spec, module, result, started)
     finally:
         stop_tls_front(front)

@@ -145,8 +145,9 @@ options:
   start_at:
     description:
       - With I(state=started) or C(run), the epoch time (this host's clock) at which the driver begins its
-        work; the same value on every party makes their starts agree whatever C(forks) is. Ignored when it
-        is in the past or more than 60 seconds ahead (clocks that disagree must not hold a job back).
+        work (C(sf.init)); it imports SecretFlow before it waits. The same value on every party makes their
+        starts agree whatever C(forks) is. Ignored when it
+        is in the past or more than 120 seconds ahead (clocks that disagree must not hold a job back).
     type: float
   peer_timeout:
     description:
@@ -275,7 +276,8 @@ result:
 started:
   description:
     - Epoch seconds at which the driver begins its work (see I(start_at)) - with I(state=started), the planned
-      instant; once collected, the instant the driver really began (later than planned when it was launched late).
+      instant; once collected, the instant the driver really began, after its import of SecretFlow (later than
+      planned when it was launched late or its import ended late).
   returned: when a job was started or collected
   type: float
 pid:

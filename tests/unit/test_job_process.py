@@ -82,6 +82,7 @@ def test_an_agreed_start_time_is_kept_only_when_it_is_close_ahead():
     assert planned_start(1000.0 + 2, now=1000.0) == 1002.0
     assert planned_start(None, now=1000.0) == 1000.0
     assert planned_start(999.0, now=1000.0) == 1000.0          # already past: now
+    assert planned_start(1000.0 + 110, now=1000.0) == 1110.0   # 22 batches of forks at 5 s
     assert planned_start(1000.0 + 600, now=1000.0) == 1000.0   # another clock: not held back
 
 

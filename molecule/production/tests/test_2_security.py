@@ -223,15 +223,21 @@ def test_the_held_job_succeeds_with_one_fork_and_reports_the_skew(running_job):
     # Why the parties start together although --forks 1 launches them one after the other: every
     # party got the same planned instant, the last launch (its spec written) came before it, and no
     # driver began its work before it. (The containers share one clock, as NTP-synced hosts do.)
-    plans, launched, began = {}, {}, {}
+    # Each driver imported SecretFlow first (prepared), then waited: it began at the planned
+    # instant, or at once when its import ended later.
+    plans, launched, prepared, began = {}, {}, {}, {}
     for party, name in HEADS.items():
         jobdir = '/var/tmp/sfdeploy-jobs/hold-%s' % party
         plans[party] = json.loads(host(name).check_output('sudo cat %s/spec.json' % jobdir)).get('start_at')
         launched[party] = float(host(name).check_output('sudo stat -c %%.9Y %s/spec.json' % jobdir))
-        began[party] = json.loads(host(name).check_output('sudo cat %s/result.json' % jobdir))['started']
+        result = json.loads(host(name).check_output('sudo cat %s/result.json' % jobdir))
+        prepared[party], began[party] = result['prepared'], result['started']
     assert len(set(plans.values())) == 1 and None not in plans.values(), plans
     start_at = plans['alice']
     assert max(launched.values()) < start_at <= min(began.values()), (launched, start_at, began)
+    for party in HEADS:
+        assert launched[party] < prepared[party] <= began[party], (party, launched, prepared, began)
+        assert began[party] - max(start_at, prepared[party]) < 0.5, (party, start_at, prepared, began)
 
 
 def _key_markers():
