@@ -177,7 +177,6 @@ def test_a_peer_that_never_starts_its_job_fails_the_others_within_the_bound_nami
         assert host(HEADS[party]).run("pgrep -af '[j]ob_runner[.]py'").rc == 1
 
 
-
 def test_a_start_planned_beyond_the_drivers_wait_is_refused_before_any_job_starts():
     """Three heads with --forks 1 at job_start_margin 50 s plan the start 150 s ahead; a driver
     waits at most 120 s (a start that far ahead would begin at once, unsynchronised)."""
@@ -188,6 +187,7 @@ def test_a_start_planned_beyond_the_drivers_wait_is_refused_before_any_job_start
     assert 'Start the job on every party' not in proc.stdout
     for party, name in HEADS.items():
         assert not host(name).file('/var/tmp/sfdeploy-jobs/toofar-%s' % party).exists, party
+
 
 # molecule.yml: the workers have no internet and install from the controller's wheelhouse.
 OFFLINE = ('prod-alice-2', 'prod-carol-2')
