@@ -146,8 +146,8 @@ options:
     description:
       - With I(state=started) or C(run), the epoch time (this host's clock) at which the driver begins its
         work (C(sf.init)); it imports SecretFlow before it waits. The same value on every party makes their
-        starts agree whatever C(forks) is. Ignored when it
-        is in the past or more than 120 seconds ahead (clocks that disagree must not hold a job back).
+        starts agree whatever C(forks) is. Ignored when it is in the past or more than 120 seconds ahead
+        (clocks that disagree must not hold a job back).
     type: float
   peer_timeout:
     description:
