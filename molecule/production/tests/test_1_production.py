@@ -177,13 +177,16 @@ def test_a_peer_that_never_starts_its_job_fails_the_others_within_the_bound_nami
         assert host(HEADS[party]).run("pgrep -af '[j]ob_runner[.]py'").rc == 1
 
 
-def test_a_start_planned_beyond_the_drivers_wait_is_refused_before_any_job_starts():
+@pytest.mark.parametrize('margin, ahead', [('50', '150.0'), ('-1', '-3.0')])
+def test_a_start_planned_beyond_the_drivers_wait_is_refused_before_any_job_starts(margin, ahead):
     """Three heads with --forks 1 at job_start_margin 50 s plan the start 150 s ahead; a driver
-    waits at most 120 s (a start that far ahead would begin at once, unsynchronised)."""
-    proc = playbook(JOB_PLAYBOOK, '--forks', '1', '-e', 'job_name=toofar', '-e', 'job_start_margin=50')
+    waits at most 120 s (a start that far ahead would begin at once, unsynchronised). A negative
+    margin is refused the same way."""
+    proc = playbook(JOB_PLAYBOOK, '--forks', '1', '-e', 'job_name=toofar', '-e', 'job_start_margin=%s' % margin)
     out = ' '.join(proc.stdout.split())
     assert proc.returncode != 0, out[-3000:]
-    assert 'job_start_margin is 50, which plans the start 150.0 s ahead for 3 heads with forks 1' in out, out[-3000:]
+    said = 'job_start_margin is %s, which plans the start %s s ahead for 3 heads with forks 1' % (margin, ahead)
+    assert said in out, out[-3000:]
     assert 'Start the job on every party' not in proc.stdout
     for party, name in HEADS.items():
         assert not host(name).file('/var/tmp/sfdeploy-jobs/toofar-%s' % party).exists, party
