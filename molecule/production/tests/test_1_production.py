@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
-from production_bed import (HEADS, MACHINE_OF, MACHINES, NODES, PRIVATE, PSI_INPUT, PSI_OFFSET, TLS, env, party_args,  # noqa: E402
+from production_bed import (HEADS, NODES, PRIVATE, PSI_INPUT, PSI_OFFSET, TLS, env, party_args,  # noqa: E402
                             plaintext_answer, port)
 from testbed import changed_counts, host, playbook, playbooks_together, run_module, task_output  # noqa: E402
 
@@ -43,24 +43,6 @@ def test_parties_on_one_machine_have_their_own_environment_service_and_port_bloc
         gcs = shared.check_output("pgrep -af '[g]cs_server.*--gcs_server_port=%d'" % port(HEADS[party], 0))
         assert gcs.split()[1].startswith('%s/lib/' % env(party)), gcs[:300]
     assert not shared.file('/opt/sfdeploy/venv').exists
-
-
-def test_each_machine_got_every_roles_os_packages_in_one_transaction():
-    """The deploy play installs the OS packages of every role at once, before the package install
-    starts (playbooks/tasks/os-packages-install.yml): one apt-get install a machine, also where two
-    parties share it, not one a role. Of these the image has python3-venv and nftables already."""
-    roles_packages = {'python3-venv', 'libgomp1', 'nftables', 'python3-cryptography', 'stunnel4'}
-    for machine, name in MACHINES.items():
-        if machine == 'prod-mallory':
-            continue
-        history = host(name).check_output('cat /var/log/apt/history.log')
-        installs = [{word for word in line.split()[2:] if not word.startswith('-') and '=' not in word}
-                    for line in history.splitlines() if line.startswith('Commandline: apt-get install')]
-        ours = [names for names in installs if names & roles_packages]
-        head = any(MACHINE_OF[n] == machine and NODES[n][2] for n in NODES)
-        assert len(ours) == 1, (machine, installs)
-        assert ours[0] >= {'libgomp1'} | (
-            {'python3-cryptography', 'stunnel4'} if head else set()), (machine, ours)
 
 
 @pytest.mark.parametrize('party', sorted(HEADS))
