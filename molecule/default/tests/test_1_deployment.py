@@ -100,6 +100,21 @@ def test_psi_on_a_named_spu_device_over_files_on_each_party_host():
         assert sorted(line.split(',')[0].strip('"') for line in lines[1:]) == common, (party, lines)
 
 
+def test_each_nodes_processes_work_in_its_own_directory():
+    """ray-node.sh starts the node in its own directory, so what its processes write to their
+    working directory stays with the node: SPU's runtime log (the jobs above ran SPU on both
+    hosts) is in the node's directory, not at the root of the machine."""
+    for name in ('sim-alice', 'sim-bob'):
+        h = host(name)
+        node_dir = '/var/lib/sfdeploy/ray/%s' % name
+        pids = h.check_output("pgrep -f '[r]aylet/raylet|[g]cs_server|[d]efault_worker'").split()
+        # A process that ended meanwhile has no cwd ('').
+        cwds = {h.check_output('readlink /proc/%s/cwd || true' % pid) for pid in pids} - {''}
+        assert cwds == {node_dir}, (name, cwds)
+        assert h.file(node_dir + '/spu.log').exists, name
+        assert not h.file('/spu.log').exists, name
+
+
 def test_a_named_heu_device_sums_under_the_key_holder_key():
     """examples/heu_sum.py: bob (evaluator) adds alice's encrypted numbers to his own; alice decrypts."""
     expected = {'device': 'heu', 'sk_keeper': 'alice', 'evaluator': 'bob', 'sum': [11.5, 22.0, 33.25]}
