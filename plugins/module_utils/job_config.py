@@ -199,6 +199,22 @@ def peer_watch(topology, self_party, timeout):
     return {'timeout': int(timeout), 'peers': peers, 'waiting_pattern': RAYFED_WAITING_FOR_PEERS}
 
 
+def start_barrier(topology, self_party, job_name):
+    """What the job runner needs to begin as soon as every party's driver is ready, before the
+    planned start (job_runner.wait_for_parties): this party's RayFed listen address (the driver
+    listens there until its sf.init), the peers' RayFed endpoints, and the job's name, which the
+    drivers tell each other. None outside production or without peers."""
+    if topology['mode'] != 'production' or self_party not in topology['party_info']:
+        return None
+    peers = dict((party, _endpoint(info['address'], info['rayfed_port']))
+                 for party, info in topology['party_info'].items() if party != self_party)
+    if not peers:
+        return None
+    info = topology['party_info'][self_party]
+    return {'listen': _endpoint(info['listen_host'], info['rayfed_port']), 'peers': peers, 'job': job_name,
+            'party': self_party}
+
+
 def init_kwargs(topology, self_party=None, secretflow_version=None, tls_config=None, allowed_list=None,
                 extra=None):
     """Keyword arguments of sf.init for the topology's mode.

@@ -353,6 +353,131 @@ def _shutdown(sf, spec, result):
         timer.cancel()
 
 
+# The drivers' start barrier (production). A driver that has imported SecretFlow (prepared) listens
+# on its RayFed port, which its peers may reach and nothing holds before sf.init, and knocks on each
+# peer's: a peer is ready once a knock between the two drivers went through, in either direction
+# (each side greets the other with the job's name and its party). When every peer is ready, or at
+# the planned start (start_at) whichever comes first, the listener closes and sf.init begins.
+# The planned start alone left each driver idle for whatever remained of job_start_margin after its
+# import; the barrier ends that wait once the last party is ready. A peer whose RayFed already
+# answers (it began, at its planned start) counts as ready: its port accepts without the greeting.
+BARRIER_GREETING = 'sfdeploy-ready'
+BARRIER_POLL_SECONDS = 0.05
+BARRIER_TALK_SECONDS = 0.5
+
+
+def _host_port(endpoint):
+    host, port = endpoint.rsplit(':', 1)
+    return host.strip('[]'), int(port)
+
+
+def _greeted(conn, job, peers):
+    """The peer that greeted on conn (its greeting line, read until it stops talking), or None."""
+    data = b''
+    try:
+        while len(data) < 256 and not data.endswith(b'\n'):
+            chunk = conn.recv(256)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        return None
+    words = data.decode('ascii', 'replace').split()
+    if len(words) == 3 and words[0] == BARRIER_GREETING and words[1] == job and words[2] in peers:
+        return words[2]
+    return None
+
+
+def wait_for_parties(barrier, start_at):
+    """Wait until every peer's driver is ready, at most until start_at; the peers found ready."""
+    job, peers = barrier['job'], barrier['peers']
+    greeting = ('%s %s %s\n' % (BARRIER_GREETING, job, barrier['party'])).encode('ascii')
+    ready, lock = set(), threading.Lock()
+    all_ready, stop = threading.Event(), threading.Event()
+
+    def mark(party):
+        with lock:
+            ready.add(party)
+            if len(ready) == len(peers):
+                all_ready.set()
+
+    def answer(conn):
+        with conn:
+            conn.settimeout(BARRIER_TALK_SECONDS)
+            try:
+                conn.sendall(greeting)
+            except OSError:
+                return
+            party = _greeted(conn, job, peers)
+            if party:
+                mark(party)
+
+    def serve(server):
+        while not stop.is_set():
+            try:
+                conn, _unused = server.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    def knock(party, endpoint):
+        while not stop.is_set() and party not in ready:
+            try:
+                with socket.create_connection(_host_port(endpoint), timeout=BARRIER_TALK_SECONDS) as conn:
+                    conn.settimeout(BARRIER_TALK_SECONDS)
+                    if _greeted(conn, job, {party: endpoint}) == party:
+                        conn.sendall(greeting)
+                        conn.shutdown(socket.SHUT_WR)  # this side closes first (TIME_WAIT here, not on the port)
+                    # Accepted without the greeting: its RayFed listens, its sf.init began.
+                    mark(party)
+                    return
+            except OSError:
+                stop.wait(BARRIER_POLL_SECONDS)
+
+    server = None
+    host, port = _host_port(barrier['listen'])
+    try:
+        family, kind, proto, _unused, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                                   flags=socket.AI_PASSIVE)[0]
+        server = socket.socket(family, kind, proto)
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(address)
+        server.listen(16)
+        server.settimeout(BARRIER_POLL_SECONDS * 4)
+    except OSError as exc:
+        # The peers still learn of this driver from its knocks; sf.init will say why the port is taken.
+        print('sfdeploy: the start barrier cannot listen on %s (%s); knocking only' % (barrier['listen'], exc),
+              file=sys.stderr)  # pylint: disable=ansible-bad-function
+        if server is not None:
+            server.close()
+        server = None
+    for item in sorted(peers.items()):
+        # Not joined: a knock that hangs (a peer's host drops it) must not hold back this start.
+        threading.Thread(target=knock, args=item, daemon=True).start()
+    server_thread = threading.Thread(target=serve, args=(server,), daemon=True) if server else None
+    if server_thread:
+        server_thread.start()
+    try:
+        all_ready.wait(max(0.0, start_at - time.time()))
+    finally:
+        stop.set()
+        if server_thread:
+            server_thread.join(BARRIER_TALK_SECONDS * 2)  # its accept wakes every 0.2 s
+            server.close()  # sf.init binds the port next
+    with lock:
+        found = sorted(ready)
+    ahead = start_at - time.time()
+    if len(found) == len(peers):
+        print('sfdeploy: every party is ready; the job begins %.1f s before its planned start' % max(0.0, ahead),
+              file=sys.stderr)  # pylint: disable=ansible-bad-function
+    else:
+        print('sfdeploy: the planned start came; not ready yet: %s' % ', '.join(sorted(set(peers) - set(found))),
+              file=sys.stderr)  # pylint: disable=ansible-bad-function
+    return found
+
+
 # How long the job waits for its Ray head's port before it gives up (a head that restarts is back
 # well within it). ray.init itself would retry a head that does not listen for about 140 s (Ray 2.9)
 # and then raise a ConnectionError without a message, while the other parties wait. The ray role's
@@ -402,11 +527,17 @@ def run(spec):
         if spec.get('tls_front'):
             front = start_tls_front(spec['tls_front'], os.path.dirname(spec['status_path']))
         prepared = time.time()
-        delay = (spec.get('start_at') or 0) - prepared
-        if delay > 0:
+        start_at = spec.get('start_at') or 0
+        ready = None
+        if start_at > prepared and spec.get('start_barrier'):
+            ready = wait_for_parties(spec['start_barrier'], start_at)
+        delay = start_at - time.time()
+        if delay > 0 and ready is None:
             time.sleep(delay)
         started = time.time()
         result = {'party': spec.get('self_party'), 'prepared': prepared, 'started': started}
+        if ready is not None:
+            result['peers_ready'] = ready
         _write(spec['status_path'], {'phase': 'starting', 'pid': os.getpid(), 'started': started})
         result = _run_job(sf, spec, module, result, started)
     finally:

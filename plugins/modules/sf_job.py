@@ -145,9 +145,13 @@ options:
   start_at:
     description:
       - With I(state=started) or C(run), the epoch time (this host's clock) at which the driver begins its
-        work (C(sf.init)); it imports SecretFlow before it waits. The same value on every party makes their
-        starts agree whatever C(forks) is. Ignored when it is in the past or more than 120 seconds ahead
-        (clocks that disagree must not hold a job back).
+        work (C(sf.init)) at the latest; it imports SecretFlow before it waits. The same value on every party
+        makes their starts agree whatever C(forks) is. Ignored when it is in the past or more than 120 seconds
+        ahead (clocks that disagree must not hold a job back).
+      - In production the drivers begin earlier, together, once every party's driver is ready (the start
+        barrier) - while it waits, a driver listens on its own RayFed port and knocks on its peers', greeting
+        them with the job's name and its party; the planned start bounds the wait for a party that never
+        comes.
     type: float
   peer_timeout:
     description:
@@ -276,8 +280,8 @@ result:
 started:
   description:
     - Epoch seconds at which the driver begins its work (see I(start_at)) - with I(state=started), the planned
-      instant; once collected, the instant the driver really began, after its import of SecretFlow (later than
-      planned when it was launched late or its import ended late).
+      instant; once collected, the instant the driver really began, after its import of SecretFlow (earlier
+      than planned once every party was ready, later when it was launched late or its import ended late).
   returned: when a job was started or collected
   type: float
 pid:
@@ -393,6 +397,7 @@ def build_spec(p, script_path, check_mode=False):
         'head_resources': job_config.head_resources(topology),
         'spu': None,
         'peer_watch': job_config.peer_watch(topology, self_party, p['peer_timeout']),
+        'start_barrier': job_config.start_barrier(topology, self_party, p['name']),
     }
     # The front needs the TLS files; without tls_config there is no front.
     front = bool(p['spu_tls_front'] and tls_by_party)

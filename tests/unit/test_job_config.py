@@ -103,3 +103,16 @@ def test_a_production_job_watches_its_peers_and_names_those_rayfed_still_awaits(
            "INFO barriers.py:521 -- Try ping ['carol'] at 1 attemp, up to 3600 attemps.\n")
     assert job_runner.peers_not_answering(watch, log) == ['carol']
     assert job_runner.peers_not_answering(watch, '') == ['bob', 'carol']
+
+
+def test_a_production_driver_listens_on_its_own_rayfed_port_for_its_peers_until_sf_init():
+    topology = {'mode': 'production', 'parties': ['alice', 'bob', 'carol'], 'party_info': {
+        'alice': {'address': '10.0.0.1', 'listen_host': '0.0.0.0', 'rayfed_port': 20008},
+        'bob': {'address': '10.0.0.2', 'listen_host': '10.0.0.2', 'rayfed_port': 20008},
+        'carol': {'address': '10.0.0.2', 'listen_host': '10.0.0.2', 'rayfed_port': 21008}}}
+    assert job_config.start_barrier(topology, 'carol', 'nightly') == {
+        'listen': '10.0.0.2:21008', 'job': 'nightly', 'party': 'carol',
+        'peers': {'alice': '10.0.0.1:20008', 'bob': '10.0.0.2:20008'}}
+    assert job_config.start_barrier(dict(topology, mode='simulation'), None, 'nightly') is None
+    alone = dict(topology, parties=['alice'], party_info={'alice': topology['party_info']['alice']})
+    assert job_config.start_barrier(alone, 'alice', 'nightly') is None

@@ -142,15 +142,17 @@ for port in ports:
 
 @pytest.fixture(scope='module')
 def running_job():
-    """A job holding RayFed and SPU open on every party, started with --forks 1."""
+    """A job holding RayFed and SPU open on every party, started with --forks 1 and a start planned
+    60 s ahead (job_start_margin 20 s for each of the three heads)."""
     run = subprocess.Popen(**playbook_args('molecule/resources/production-job.yml', '--forks', '1',
                                            '-e', 'job_src=molecule/resources/jobs/hold.py',
                                            '-e', '{"job_args": {"hold": 300}, "job_expected_result": {"held": 3}}',
-                                           '-e', 'job_name=hold'))
+                                           '-e', 'job_name=hold', '-e', 'job_start_margin=20'))
     alice = host(HEADS['alice'])
-    for _attempt in range(60):  # readiness: both cross-silo ports listen once SPU is up
+    for _attempt in range(60):  # readiness: alice's sf.init is done and both cross-silo ports listen
+        phase = alice.run("sudo cat /var/tmp/sfdeploy-jobs/hold-alice/status.json").stdout
         ports = alice.run("ss -Htln | awk '{print $4}' | grep -oE ':2000[89]$' | sort -u | wc -l").stdout.strip()
-        if ports == '2':
+        if ports == '2' and '"initialized"' in phase:
             break
         time.sleep(5)
     yield run
@@ -221,10 +223,11 @@ def test_the_held_job_succeeds_with_one_fork_and_reports_the_skew(running_job):
     for party in HEADS:
         assert "%s: the job's result is the expected one" % party in out.replace("''", "'")
     # Why the parties start together although --forks 1 launches them one after the other: every
-    # party got the same planned instant, the last launch (its spec written) came before it, and no
-    # driver began its work before it. (The containers share one clock, as NTP-synced hosts do.)
-    # Each driver imported SecretFlow first (prepared), then waited: it began at the planned
-    # instant, or at once when its import ended later.
+    # party got the same planned instant (60 s ahead here), the last launch (its spec written) came
+    # before it, and each driver imported SecretFlow first (prepared), then waited at the start
+    # barrier until every party was ready, not for the planned instant: no driver began before the
+    # last was ready, and all began within 0.5 s of it, long before the plan. (The containers
+    # share one clock, as NTP-synced hosts do.)
     plans, launched, prepared, began = {}, {}, {}, {}
     for party, name in HEADS.items():
         jobdir = '/var/tmp/sfdeploy-jobs/hold-%s' % party
@@ -232,12 +235,13 @@ def test_the_held_job_succeeds_with_one_fork_and_reports_the_skew(running_job):
         launched[party] = float(host(name).check_output('sudo stat -c %%.9Y %s/spec.json' % jobdir))
         result = json.loads(host(name).check_output('sudo cat %s/result.json' % jobdir))
         prepared[party], began[party] = result['prepared'], result['started']
+        assert result['peers_ready'] == sorted(set(HEADS) - {party}), (party, result)
     assert len(set(plans.values())) == 1 and None not in plans.values(), plans
-    start_at = plans['alice']
-    assert max(launched.values()) < start_at <= min(began.values()), (launched, start_at, began)
+    start_at, last_ready = plans['alice'], max(prepared.values())
+    assert max(launched.values()) < last_ready < start_at - 20, (launched, prepared, start_at)
     for party in HEADS:
         assert launched[party] < prepared[party] <= began[party], (party, launched, prepared, began)
-        assert began[party] - max(start_at, prepared[party]) < 0.5, (party, start_at, prepared, began)
+        assert last_ready <= began[party] < last_ready + 0.5, (party, prepared, began)
 
 
 def _key_markers():
