@@ -192,13 +192,22 @@ def by_hand_script(name):
 
 
 def sf_job_times(job_name):
-    """Each party's time from its driver's launch (the spec sf_job wrote) to its result."""
+    """Each party's driver result, with the instant it was launched (its spec written)."""
     def one(name):
         d = '/var/tmp/sfdeploy-jobs/%s-%s' % (job_name, HOSTS[name][0])
         out = on_host(name, "python3 -c 'import json, os; r=json.load(open(\"%s/result.json\")); "
-                            "print(r[\"finished\"] - os.path.getmtime(\"%s/spec.json\"))'" % (d, d))[1]
-        return float(out.strip().splitlines()[-1])
+                            "r[\"launched\"]=os.path.getmtime(\"%s/spec.json\"); print(json.dumps(r))'" % (d, d))[1]
+        return json.loads(out.strip().splitlines()[-1])
     return [one(name) for name in HOSTS]
+
+
+# Where a driver's time goes, launch to result: (phase, from, to) in its result.
+PHASES = (('import', 'launched', 'prepared'), ('wait', 'prepared', 'started'), ('job', 'started', 'finished'))
+
+
+def phases(results):
+    """Mean over the parties of each phase's seconds."""
+    return dict((phase, mean(r[end] - r[begin] for r in results)) for phase, begin, end in PHASES)
 
 
 def main():
@@ -220,7 +229,7 @@ def main():
             # uses; then by hand and through sf_job, three times each in the order ABBAAB (a drift of the
             # machine's speed during the runs falls on both alike), each on warm clusters.
             playbook(inv, 'molecule/resources/production-job.yml', '-e', 'job_name=bench')
-            durations, hand_durations = [], []
+            durations, hand_durations, split = [], [], {'sf_job': [], 'hand': []}
             for i, kind in enumerate(JOB_ORDER):
                 if kind == 'hand':
                     _unused, hand = everywhere(by_hand_script)
@@ -228,7 +237,9 @@ def main():
                     hand_durations.append(mean([r['finished'] - r['launched'] for r in results]))
                 else:
                     playbook(inv, 'molecule/resources/production-job.yml', '-e', 'job_name=measured%d' % i)
-                    durations.append(mean(sf_job_times('measured%d' % i)))
+                    results = sf_job_times('measured%d' % i)
+                    durations.append(mean([r['finished'] - r['launched'] for r in results]))
+                split[kind].append(phases(results))
             _unused, out = playbook(inv, 'molecule/resources/production-job.yml', '--forks', '1', '-e', 'job_name=skew')
             _unused, skew = job_durations(out)
         finally:
@@ -265,6 +276,11 @@ def main():
     print('|%s|---|---|---|' % ('-' * (width + 2)))
     for r in rows:
         print('| %s | %s | %s | %s |' % (r[0].ljust(width), r[1], r[2], r[3]))
+    print('\nThe job runs, launch to result (mean of parties), by phase: import (SecretFlow\'s, and the script),')
+    print('wait (for the parties\' common start), job (sf.init to the result):')
+    for kind in ('sf_job', 'hand'):
+        cells = ['%s %s' % (phase, ' '.join('%.1f' % run[phase] for run in split[kind])) for phase, _b, _e in PHASES]
+        print('  %-7s %s' % (kind, '  '.join(cells)))
     print('\n%s, %d cores, %s' % (time.strftime('%Y-%m-%d'), os.cpu_count(), IMAGE))
 
 
