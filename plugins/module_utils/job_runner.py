@@ -287,6 +287,11 @@ def stop_tls_front(proc):
 SHUTDOWN_GRACE_SECONDS = 30
 
 
+def _say(message):
+    """A line in the job's log: the runner is the job's own process (not a module), its stderr is the log."""
+    print('sfdeploy: ' + message, file=sys.stderr)  # pylint: disable=ansible-bad-function
+
+
 def peers_not_answering(watch, log_text):
     """The peers sf.init still waits for: named by RayFed's last "waiting" line, else every peer."""
     found = re.findall(watch['waiting_pattern'], log_text)
@@ -320,8 +325,7 @@ def _watch_peers(spec, initialized):
                  % (', '.join(missing), watch['timeout'],
                     ', '.join('%s at %s (rayfed port)' % (p, watch['peers'][p]) for p in missing),
                     spec.get('self_party')))
-        # The runner is the job's own process (not a module): its stderr is the job's log.
-        print('sfdeploy: ' + error, file=sys.stderr)  # pylint: disable=ansible-bad-function
+        _say(error)
         _write(spec['result_path'], {'ok': False, 'error': error, 'party': spec.get('self_party'),
                                      'peers_missing': missing})
         sys.stderr.flush()
@@ -448,8 +452,7 @@ def wait_for_parties(barrier, start_at):
         server.settimeout(BARRIER_POLL_SECONDS * 4)
     except OSError as exc:
         # The peers still learn of this driver from its knocks; sf.init will say why the port is taken.
-        print('sfdeploy: the start barrier cannot listen on %s (%s); knocking only' % (barrier['listen'], exc),
-              file=sys.stderr)  # pylint: disable=ansible-bad-function
+        _say('the start barrier cannot listen on %s (%s); knocking only' % (barrier['listen'], exc))
         if server is not None:
             server.close()
         server = None
@@ -470,11 +473,9 @@ def wait_for_parties(barrier, start_at):
         found = sorted(ready)
     ahead = start_at - time.time()
     if len(found) == len(peers):
-        print('sfdeploy: every party is ready; the job begins %.1f s before its planned start' % max(0.0, ahead),
-              file=sys.stderr)  # pylint: disable=ansible-bad-function
+        _say('every party is ready; the job begins %.1f s before its planned start' % max(0.0, ahead))
     else:
-        print('sfdeploy: the planned start came; not ready yet: %s' % ', '.join(sorted(set(peers) - set(found))),
-              file=sys.stderr)  # pylint: disable=ansible-bad-function
+        _say('the planned start came; not ready yet: %s' % ', '.join(sorted(set(peers) - set(found))))
     return found
 
 
