@@ -194,9 +194,14 @@ def peer_watch(topology, self_party, timeout):
     RayFed endpoints, the bound in seconds, and the log line that names those still awaited."""
     if topology['mode'] != 'production' or not timeout:
         return None
-    peers = dict((party, _endpoint(info['address'], info['rayfed_port']))
-                 for party, info in topology['party_info'].items() if party != self_party)
-    return {'timeout': int(timeout), 'peers': peers, 'waiting_pattern': RAYFED_WAITING_FOR_PEERS}
+    return {'timeout': int(timeout), 'peers': _rayfed_peers(topology, self_party),
+            'waiting_pattern': RAYFED_WAITING_FOR_PEERS}
+
+
+def _rayfed_peers(topology, self_party):
+    """party -> the RayFed endpoint this party dials, for every party but self_party."""
+    return dict((party, _endpoint(info['address'], info['rayfed_port']))
+                for party, info in topology['party_info'].items() if party != self_party)
 
 
 def start_barrier(topology, self_party, job_name):
@@ -206,8 +211,7 @@ def start_barrier(topology, self_party, job_name):
     drivers tell each other. None outside production or without peers."""
     if topology['mode'] != 'production' or self_party not in topology['party_info']:
         return None
-    peers = dict((party, _endpoint(info['address'], info['rayfed_port']))
-                 for party, info in topology['party_info'].items() if party != self_party)
+    peers = _rayfed_peers(topology, self_party)
     if not peers:
         return None
     info = topology['party_info'][self_party]

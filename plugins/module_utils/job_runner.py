@@ -490,11 +490,11 @@ RAY_HEAD_WAIT_SECONDS = 15
 def ray_head_unanswered(address, seconds=None):
     """None once the Ray head's GCS port at address ("host:port", as job_config writes it) accepts
     a connection; the last error if it does not within seconds (RAY_HEAD_WAIT_SECONDS)."""
-    host, port = address.rsplit(':', 1)
+    endpoint = _host_port(address)
     deadline = time.time() + (RAY_HEAD_WAIT_SECONDS if seconds is None else seconds)
     while True:
         try:
-            socket.create_connection((host, int(port)), timeout=2).close()
+            socket.create_connection(endpoint, timeout=2).close()
             return None
         except OSError as exc:
             if time.time() >= deadline:
