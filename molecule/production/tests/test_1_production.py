@@ -209,8 +209,9 @@ def norm_name(name):
 
 def test_hosts_without_internet_install_the_lock_from_one_download_of_the_controller():
     """The converge and its idempotence run are behind us: the controller downloaded the lock's
-    distributions once (prepare-ssh.yml emptied the pool), for both offline workers, and the
-    second run downloaded nothing; each worker has one copy and exactly the lock's versions."""
+    distributions once (prepare-ssh.yml emptied the pool and started that download, which the
+    converge's wheelhouse step waited for on the pool's lock), for both offline workers, and
+    neither run downloaded more; each worker has one copy and exactly the lock's versions."""
     with open(os.path.join(POOL, 'downloads.log')) as f:
         downloads = f.read().splitlines()
     assert len(downloads) == 1, downloads
@@ -251,6 +252,8 @@ def test_a_machine_gets_only_the_files_it_lacks_and_a_download_or_copy_shows_its
     os.unlink(os.path.join(POOL, six))
     alice2 = host('prod-alice-2')
     alice2.check_output('sudo rm %s/%s %s/%s' % (WHEELHOUSE, six, WHEELHOUSE, largest))
+    with open(os.path.join(POOL, 'downloads.log')) as f:
+        downloads = f.read().splitlines()
     args = {'lock_file': DEFAULT_LOCK, 'pool': POOL, 'uv_version': UV_VERSION, 'dest': WHEELHOUSE,
             'progress_interval': 0}
     proc = run_module(','.join(OFFLINE), 'sfdeploy.secretflow.sf_wheelhouse', args)
@@ -263,8 +266,11 @@ def test_a_machine_gets_only_the_files_it_lacks_and_a_download_or_copy_shows_its
     assert re.search(re.escape(copying) + r'1 of 2 files done, \d+(\.\d)? (kB|MB) of \d+ MB, 1 left, \d+ s', out), out
     assert re.search(re.escape(copying) + r'done, 2 of 2 files, \d+ MB in \d+ s', out), out
     assert 'copying to prod-carol-2' not in out, out
+    # One download for both hosts: the first took the pool's lock and fetched six, the other found it.
+    assert out.count('sfdeploy wheelhouse: downloading what the pool lacks') == 2, out  # its start and its end
     with open(os.path.join(POOL, 'downloads.log')) as f:
-        assert f.read().splitlines()[-1].split()[1:3] == ['1', 'files']
+        after = f.read().splitlines()
+    assert after[:-1] == downloads and after[-1].split()[1:3] == ['1', 'files'], after
     for name in (six, largest):
         assert alice2.check_output('sha256sum %s/%s' % (WHEELHOUSE, name)).split()[0] == pool[name]
     again = run_module(','.join(OFFLINE), 'sfdeploy.secretflow.sf_wheelhouse', args)
