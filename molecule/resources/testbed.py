@@ -63,6 +63,26 @@ def changed_counts(output):
     return [int(n) for n in re.findall(r'changed=(\d+)', output)]
 
 
+def changed_tasks(output):
+    """Every 'TASK name: host' that reported a change in a playbook's output."""
+    changed = []
+    for part in re.split(r'^(?=TASK \[)', output, flags=re.M):
+        title = re.match(r'TASK \[([^\]]*)\]', part)
+        if title:
+            changed += ['%s: %s' % (title.group(1), h) for h in re.findall(r'^changed: \[([^\]]+)\]', part, re.M)]
+    return changed
+
+
+def a_second_run_changes_nothing(path, *extra):
+    """molecule's idempotence step, as the scenario's first test: the converge's playbook again on
+    the converged hosts reports changed=0 on every host. Without the job, which is a run and not
+    a state (each scenario's job tests check that a run of the job alone changes nothing either):
+    that keeps the suite from running one more job per scenario."""
+    proc = playbook(path, '--skip-tags', 'job', *extra)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert changed_counts(proc.stdout) and set(changed_counts(proc.stdout)) == {0}, changed_tasks(proc.stdout)
+
+
 def task_output(output, name):
     """The part of a playbook's output that a task printed (every run of a task so named, from
     its TASK line to the next TASK, PLAY or recap line)."""

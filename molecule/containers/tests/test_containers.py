@@ -12,7 +12,8 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
-from testbed import ROOT, ansible_args, changed_counts, host, listening, playbook, status, task_output  # noqa: E402
+from testbed import (ROOT, a_second_run_changes_nothing, ansible_args, changed_counts, host, listening,  # noqa: E402
+                     playbook, status, task_output)
 
 HOSTS = {'ctr-alice': 'alice', 'ctr-bob': 'bob'}
 ADDRESS = {'ctr-alice': '10.211.5.11', 'ctr-bob': '10.211.5.12'}
@@ -31,6 +32,10 @@ def results(out):
     """Each party's result, from the job summary's table."""
     found = re.findall(r'^\s*(\w+)\s+ok\s+[\d.]+s\s+(\{.*\})\s*$', out, re.M)
     return {party: json.loads(result) for party, result in found}
+
+
+def test_a_second_run_changes_nothing():
+    a_second_run_changes_nothing('playbooks/production.yml')
 
 
 @pytest.mark.parametrize('name', sorted(HOSTS))
@@ -58,6 +63,8 @@ def test_the_job_runs_in_the_heads_containers_and_reports_each_partys_result():
     proc = playbook(JOB_PLAYBOOK)
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert results(proc.stdout) == {'alice': EXPECTED, 'bob': EXPECTED}, proc.stdout[-3000:]
+    # A job is a run, not a state: on the converged hosts it changes nothing (the second run left it out).
+    assert set(changed_counts(proc.stdout)) == {0}, proc.stdout[-4000:]
     # The driver (which only the image can run: the host has no SecretFlow, see above) wrote its
     # result and log into the job directory, mounted at its own path.
     for name, party in HOSTS.items():

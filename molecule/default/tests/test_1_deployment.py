@@ -8,11 +8,15 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
-from testbed import host, knock, knock_from_here, playbook  # noqa: E402
+from testbed import a_second_run_changes_nothing, changed_counts, host, knock, knock_from_here, playbook  # noqa: E402
 
 VENV = '/opt/sfdeploy/envs/alice'  # the head's party's environment
 # molecule.yml's job_args: each party's private numbers.
 VALUES = {'alice': [11, 22, 33], 'bob': [40, 25]}
+
+
+def test_a_second_run_changes_nothing():
+    a_second_run_changes_nothing('playbooks/simulate.yml')
 
 
 @pytest.mark.parametrize('name,party', [('sim-alice', 'alice'), ('sim-bob', 'bob')])
@@ -92,6 +96,8 @@ def test_psi_on_a_named_spu_device_over_files_on_each_party_host():
            '-e', json.dumps({'job_expected_result': expected}))
     proc = playbook(*psi)
     assert proc.returncode == 0, proc.stdout[-4000:]
+    # A job is a run, not a state: on the converged bed it changes nothing (the second run left it out).
+    assert set(changed_counts(proc.stdout)) == {0}, proc.stdout[-4000:]
     result = json.loads(host('sim-alice').file('/var/tmp/sfdeploy-jobs/psi/result.json').content_string)
     assert result['ok'] and result['result'] == expected, result
     # Each party's SPU runtime wrote its intersection next to its input, on its own host.

@@ -13,7 +13,8 @@ import yaml
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
 from production_bed import (HEADS, NODES, PRIVATE, PSI_INPUT, PSI_OFFSET, TLS, env, party_args,  # noqa: E402
                             plaintext_answer, port)
-from testbed import changed_counts, host, playbook, playbooks_together, run_module, task_output  # noqa: E402
+from testbed import (a_second_run_changes_nothing, changed_counts, host, playbook, playbooks_together,  # noqa: E402
+                     run_module, task_output)
 
 JOB_PLAYBOOK = 'molecule/resources/production-job.yml'
 
@@ -21,6 +22,10 @@ JOB_PLAYBOOK = 'molecule/resources/production-job.yml'
 def run_job(*extra):
     """Run production.yml's job part (the deployment is converged) against the test bed."""
     return playbook(JOB_PLAYBOOK, *extra)
+
+
+def test_a_second_run_changes_nothing():
+    a_second_run_changes_nothing('playbooks/production.yml')
 
 
 @pytest.mark.parametrize('party', sorted(HEADS))
@@ -85,6 +90,8 @@ def test_psi_runs_between_two_of_three_parties_on_files_only_they_hold():
     proc = run_job(*psi)
     # On failure, every party's part of the message (the failed task's), not only the last party's.
     assert proc.returncode == 0, task_output(proc.stdout, 'Fail naming the party that failed')[:12000]
+    # A job is a run, not a state: on the converged bed it changes nothing (the second run left it out).
+    assert set(changed_counts(proc.stdout)) == {0}, proc.stdout[-4000:]
     for party, name in HEADS.items():
         result = json.loads(host(name).file('/var/tmp/sfdeploy-jobs/psi-%s/result.json' % party).content_string)
         assert result['ok'] and result['result'] == expected, (party, result)
@@ -208,7 +215,7 @@ def norm_name(name):
 
 
 def test_hosts_without_internet_install_the_lock_from_one_download_of_the_controller():
-    """The converge and its idempotence run are behind us: the controller downloaded the lock's
+    """The converge and its second run are behind us: the controller downloaded the lock's
     distributions once (prepare-ssh.yml emptied the pool and started that download, which the
     converge's wheelhouse step waited for on the pool's lock), for both offline workers, and
     neither run downloaded more; each worker has one copy and exactly the lock's versions."""
