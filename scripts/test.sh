@@ -153,13 +153,8 @@ start_scenarios() {
     failures+=(testbed-image); failed=$((failed + 1)); SCENARIOS=""; return
   fi
   export SFDEPLOY_TESTBED_IMAGE
-  # The production scenario is the suite's critical path (it ends last, by minutes): the others'
-  # controller side runs at nice 5, and its hosts have twice the CPU weight of theirs (its
-  # molecule.yml), so that it gets ahead while the cores are shared and its last, mostly waiting
-  # part overlaps the others.
   for s in $SCENARIOS; do
-    ( [ "$s" = production ] || renice -n 5 -p "$BASHPID" >/dev/null
-      begin=$SECONDS; scenario "$s" >"$LOGS/$s.log" 2>&1; echo "$? $((SECONDS - begin))" >"$LOGS/$s.rc" ) &
+    ( begin=$SECONDS; scenario "$s" >"$LOGS/$s.log" 2>&1; echo "$? $((SECONDS - begin))" >"$LOGS/$s.rc" ) &
   done
 }
 # Until at most one scenario still runs (the longest, alone on the machine for its last minutes).
