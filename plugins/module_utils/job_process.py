@@ -73,7 +73,17 @@ class JobDir(object):
         return {'pid': self.pidfile, 'result': self.result, 'status': self.status, 'log': self.log}
 
     def running(self):
-        return pid_alive(self.pid())
+        """The driver of this job runs: its pid is alive and is still this job's runner (a pid
+        file left by an ended job may name a pid the system has since given to another process)."""
+        pid = self.pid()
+        if not pid_alive(pid):
+            return False
+        try:
+            with open('/proc/%d/cmdline' % pid, 'rb') as f:
+                argv = f.read().split(b'\0')
+        except (IOError, OSError):
+            return True  # cannot tell: keep the safe answer
+        return self.runner.encode('utf-8') in argv
 
     def status_phase(self):
         """The phase the runner last recorded in status.json (starting, initialized), or None."""

@@ -152,3 +152,20 @@ def test_stopping_a_job_in_a_container_ends_the_driver_not_only_the_exec_command
     while pid_alive(driver) and time.time() < deadline:
         time.sleep(0.1)
     assert not pid_alive(driver) and not job.running()
+
+
+def test_a_pid_file_naming_another_process_is_not_a_running_job(tmp_path):
+    """An ended job's pid file may name a pid the system has given to another process since:
+    the job is running only while that pid is its own runner."""
+    job = JobDir(str(tmp_path / 'job'))
+    job.launch(sys.executable, SLEEPER, {})
+    try:
+        deadline = time.time() + 30
+        while 'working' not in log_tail(job.log) and time.time() < deadline:  # the runner has started
+            time.sleep(0.1)
+        assert job.running()
+        with open(job.pidfile, 'w') as f:
+            f.write(str(os.getpid()))  # alive, but this test's own process
+        assert pid_alive(os.getpid()) and not job.running()
+    finally:
+        job.stop()
