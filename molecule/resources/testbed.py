@@ -36,9 +36,10 @@ def playbook_args(path, *extra, inventory=None):
     return ansible_args(['ansible-playbook', '-i', inventory or INVENTORY, os.path.join(ROOT, path)] + list(extra))
 
 
-def playbook(path, *extra):
-    """Run a playbook to its end; the CompletedProcess has the whole output in stdout."""
-    return subprocess.run(**playbook_args(path, *extra), check=False)
+def playbook(path, *extra, inventory=None):
+    """Run a playbook to its end (on the test bed, or on another inventory); the CompletedProcess
+    has the whole output in stdout."""
+    return subprocess.run(**playbook_args(path, *extra, inventory=inventory), check=False)
 
 
 def playbooks_together(runs, timeout=1200, inventory=None):
@@ -63,32 +64,38 @@ def changed_counts(output):
     return [int(n) for n in re.findall(r'changed=(\d+)', output)]
 
 
+def task_blocks(output, name=None):
+    """Each run of a task in a playbook's output, in order, as (title, what it printed): the title
+    as printed (with its role's prefix), the text from its TASK line to the next TASK, PLAY or
+    recap line. Only the runs of the task called ``name`` (with or without the prefix) if given."""
+    blocks = []
+    for part in re.split(r'^(?=TASK \[|PLAY)', output, flags=re.M):
+        title = re.match(r'TASK \[([^\]]*)\][^\n]*\n?', part)
+        if title and (name is None or title.group(1) == name or title.group(1).endswith(' : ' + name)):
+            blocks.append((title.group(1), part[title.end():]))
+    return blocks
+
+
 def changed_tasks(output):
     """Every 'TASK name: host' that reported a change in a playbook's output."""
-    changed = []
-    for part in re.split(r'^(?=TASK \[)', output, flags=re.M):
-        title = re.match(r'TASK \[([^\]]*)\]', part)
-        if title:
-            changed += ['%s: %s' % (title.group(1), h) for h in re.findall(r'^changed: \[([^\]]+)\]', part, re.M)]
-    return changed
+    return ['%s: %s' % (title, h) for title, text in task_blocks(output)
+            for h in re.findall(r'^changed: \[([^\]]+)\]', text, re.M)]
 
 
-def a_second_run_changes_nothing(path, *extra):
-    """molecule's idempotence step, as the scenario's first test: the converge's playbook again on
-    the converged hosts reports changed=0 on every host. Without the job, which is a run and not
-    a state (each scenario's job tests check that a run of the job alone changes nothing either):
-    that keeps the suite from running one more job per scenario."""
-    proc = playbook(path, '--skip-tags', 'job', *extra)
+def a_second_run_changes_nothing(path, *extra, inventory=None):
+    """A playbook run again on the hosts it converged reports changed=0 on every host (the changed
+    tasks named otherwise). Each scenario's first test is molecule's idempotence step so: the
+    converge's playbook again. Without the job, which is a run and not a state (each scenario's
+    job tests check that a run of the job alone changes nothing either): that keeps the suite from
+    running one more job per scenario."""
+    proc = playbook(path, '--skip-tags', 'job', *extra, inventory=inventory)
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert changed_counts(proc.stdout) and set(changed_counts(proc.stdout)) == {0}, changed_tasks(proc.stdout)
 
 
 def task_output(output, name):
-    """The part of a playbook's output that a task printed (every run of a task so named, from
-    its TASK line to the next TASK, PLAY or recap line)."""
-    parts = re.findall(r'^TASK \[(?:[^\]]* : )?%s\][^\n]*\n(.*?)(?=^TASK \[|^PLAY|\Z)' % re.escape(name), output,
-                       re.M | re.S)
-    return '\n'.join(parts)
+    """What every run of the task called ``name`` printed (task_blocks), as one text."""
+    return '\n'.join(text for _title, text in task_blocks(output, name))
 
 
 def status(*extra):

@@ -6,14 +6,13 @@ containers too, and teardown leaves no container (and, on request, no image). In
 import json
 import os
 import re
-import subprocess
 import sys
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
-from testbed import (ROOT, a_second_run_changes_nothing, ansible_args, changed_counts, host, listening,  # noqa: E402
-                     playbook, status, task_output)
+from testbed import (a_second_run_changes_nothing, changed_counts, host, listening, playbook, status,  # noqa: E402
+                     task_output)
 
 HOSTS = {'ctr-alice': 'alice', 'ctr-bob': 'bob'}
 ADDRESS = {'ctr-alice': '10.211.5.11', 'ctr-bob': '10.211.5.12'}
@@ -83,8 +82,7 @@ def test_status_reads_the_nodes_in_their_containers():
 
 
 def test_check_mode_on_the_deployed_containers_changes_nothing():
-    proc = playbook('playbooks/production.yml', '--check', '--skip-tags', 'job')
-    assert proc.returncode == 0 and set(changed_counts(proc.stdout)) == {0}, proc.stdout[-3000:]
+    a_second_run_changes_nothing('playbooks/production.yml', '--check')
 
 
 @pytest.mark.parametrize('extra, said', [
@@ -135,8 +133,7 @@ def test_an_upgrade_to_another_image_replaces_the_containers_one_party_at_a_time
     # restarts (machines' clocks are one: the test bed's containers share this kernel).
     order, after = _restart_order(before)
     assert order == ['ctr-alice', 'ctr-bob'], (before, after)
-    again = playbook('playbooks/upgrade.yml', '--skip-tags', 'job', '-e', 'ray_container_image=localhost/sfdeploy-secretflow:next')
-    assert again.returncode == 0 and set(changed_counts(again.stdout)) == {0}, again.stdout[-3000:]
+    a_second_run_changes_nothing('playbooks/upgrade.yml', '-e', 'ray_container_image=localhost/sfdeploy-secretflow:next')
     assert {name: _restarted_at(name) for name in HOSTS} == after, 'an unchanged upgrade restarted a node'
 
 
@@ -149,8 +146,7 @@ def test_simulation_mode_runs_in_containers_and_a_second_run_changes_nothing():
     assert "the job's result is the expected one" in proc.stdout.replace("''", "'"), proc.stdout[-3000:]
     # One cluster across both machines: bob's container is a worker of alice's head.
     assert '--address=10.211.5.11:' in host('ctr-bob').check_output('sudo cat /var/lib/sfdeploy/ray/ctr-bob/ray-node.sh')
-    again = playbook('playbooks/simulate.yml', '--skip-tags', 'job')
-    assert again.returncode == 0 and set(changed_counts(again.stdout)) == {0}, again.stdout[-3000:]
+    a_second_run_changes_nothing('playbooks/simulate.yml')
 
 
 def test_teardown_leaves_no_container_and_on_request_no_image():
@@ -163,8 +159,7 @@ def test_teardown_leaves_no_container_and_on_request_no_image():
         images = h.check_output("sudo podman images --format '{{.Repository}}:{{.Tag}}'")
         assert 'localhost/sfdeploy-secretflow:next' not in images, images
         assert not h.file('/etc/systemd/system/sfdeploy-ray-%s.service' % HOSTS[name]).exists
-    again = playbook('playbooks/teardown.yml', *remove)
-    assert again.returncode == 0 and set(changed_counts(again.stdout)) == {0}, again.stdout[-3000:]
+    a_second_run_changes_nothing('playbooks/teardown.yml', *remove)
 
 
 BRIDGE_INVENTORY = {
@@ -194,8 +189,7 @@ def test_bridge_networking_runs_two_parties_of_one_machine_in_containers_with_th
     inventory.write_text(json.dumps(BRIDGE_INVENTORY))
 
     def bridge_playbook(path, *extra):  # this inventory alone, not the scenario's
-        return subprocess.run(**ansible_args(['ansible-playbook', '-i', str(inventory), os.path.join(ROOT, path)]
-                                             + list(extra)), check=False)
+        return playbook(path, *extra, inventory=str(inventory))
 
     # The host's firewall would not see the traffic between the containers: refused by name.
     refused = bridge_playbook('playbooks/production.yml', '-e', 'firewall_backend=auto')
@@ -216,8 +210,7 @@ def test_bridge_networking_runs_two_parties_of_one_machine_in_containers_with_th
             assert ip == address
         # Nothing of theirs listens on the machine's own address: their ports are the containers'.
         assert not {20000, 21000} & listening(h)
-        again = bridge_playbook('playbooks/production.yml', '--skip-tags', 'job')
-        assert again.returncode == 0 and set(changed_counts(again.stdout)) == {0}, again.stdout[-3000:]
+        a_second_run_changes_nothing('playbooks/production.yml', inventory=str(inventory))
     finally:
         down = bridge_playbook('playbooks/teardown.yml')
     assert down.returncode == 0, down.stdout[-3000:]

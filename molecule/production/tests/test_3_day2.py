@@ -13,8 +13,8 @@ import yaml
 
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
 from production_bed import HEADS, NODES, PSI_INPUT, TLS, env, port, ray_targets  # noqa: E402
-from testbed import (ROOT, changed_counts, host, knock, listening, playbook, playbooks_together, status,  # noqa: E402
-                     task_output)
+from testbed import (ROOT, a_second_run_changes_nothing, changed_counts, host, knock, listening, playbook,  # noqa: E402
+                     playbooks_together, status, task_blocks, task_output)
 
 
 def rows(out):
@@ -255,12 +255,6 @@ def _version(name):
                                    % env(NODES[name][0]))
 
 
-def _task_blocks(out, title):
-    """The result lines of each run of the task named ``title``, in order."""
-    blocks = re.split(r'^TASK \[', out, flags=re.M)
-    return [b for b in blocks if b.split(']', 1)[0].endswith(title)]
-
-
 def _lock(tmp_path, packages):
     """The lock of another package set, compiled as the README says (scripts/lock.py)."""
     settings, out = tmp_path / 'set.yml', tmp_path / 'set.lock'
@@ -292,8 +286,8 @@ def test_an_upgrade_goes_one_party_at_a_time_and_the_job_runs_after(tmp_path):
     # Each party's packages are installed in a round of their own (in the inventory's party order):
     # while bob's environment is upgraded, carol's (on the same machine) is not touched, and the
     # reverse.
-    rounds = _task_blocks(proc.stdout, 'Wait for the pinned packages to be installed')
-    changed = [sorted(re.findall(r'^changed: \[([^\]]+)\]', b, re.M)) for b in rounds]
+    rounds = task_blocks(proc.stdout, 'Wait for the pinned packages to be installed')
+    changed = [sorted(re.findall(r'^changed: \[([^\]]+)\]', b, re.M)) for _title, b in rounds]
     order = [NODES[hosts[0]][0] for hosts in changed if hosts]
     assert sorted(order) == sorted(HEADS), changed
     for party, hosts in zip(order, [h for h in changed if h]):
@@ -302,8 +296,7 @@ def test_an_upgrade_goes_one_party_at_a_time_and_the_job_runs_after(tmp_path):
     for earlier, later in zip(order, order[1:]):
         assert (max(after[n] for n in NODES if NODES[n][0] == earlier)
                 < min(after[n] for n in NODES if NODES[n][0] == later)), (order, after)
-    again = playbook('playbooks/upgrade.yml', '--skip-tags', 'job', '-e', extra)
-    assert again.returncode == 0 and set(changed_counts(again.stdout)) == {0}, again.stdout[-4000:]
+    a_second_run_changes_nothing('playbooks/upgrade.yml', '-e', extra)
     assert {name: _restarted_at(name) for name in NODES} == after, 'an unchanged upgrade restarted Ray'
     # Deployed again by the upgrade, bob's rules are back: nobody outside reaches its Ray.
     assert set(knock('prod-mallory', ray_targets(['prod-bob'])).values()) == {'dropped'}
@@ -326,7 +319,7 @@ def test_an_upgrade_that_fails_on_a_party_stops_there_and_leaves_the_parties_aft
     assert 'uv could not install the package set into %s' % env('bob') in ' '.join(out.split()), out[-4000:]
     # The parties whose install round ran, in order: bob's, which failed, is the last.
     rounds = []
-    for block in _task_blocks(out, 'Wait for the pinned packages to be installed'):
+    for _title, block in task_blocks(out, 'Wait for the pinned packages to be installed'):
         hosts = re.findall(r'^(?:changed|ok|fatal): \[([^\]]+)\]', block, re.M)
         if hosts:
             rounds.append({NODES[h][0] for h in hosts})
