@@ -42,8 +42,8 @@ from ansible_collections.sfdeploy.secretflow.plugins.module_utils.wheelhouse imp
 display = Display()
 
 MODULE = 'sfdeploy.secretflow.sf_wheelhouse'
-# dest is a path on the host: the module expands it there.
-SPEC = dict(ARGUMENT_SPEC, dest=dict(type='str', required=True))
+# dest is a path on the host: the module expands it there. Without it, the pool alone is filled.
+SPEC = dict(ARGUMENT_SPEC, dest=dict(type='str'))
 SIZE_UNITS = {'B': 1, 'kB': 1e3, 'MB': 1e6, 'GB': 1e9}
 
 
@@ -172,6 +172,9 @@ class ActionModule(ActionBase):
                       downloaded_bytes=size, copied=0, copied_bytes=0, to_copy=[])
         if missing:  # check mode: nothing downloaded, so the files are not known yet
             result.update(changed=True, missing=missing)
+            return result
+        if not args['dest']:  # the pool only: no host is touched
+            result.update(changed=bool(downloaded))
             return result
         machine = args['machine'] or host
         turn = '.sfdeploy-copy-%s.lock' % hashlib.sha256(machine.encode('utf-8')).hexdigest()[:16]

@@ -13,7 +13,7 @@ ARGUMENT_SPEC = dict(
     index_url=dict(type='str', default='https://pypi.org/simple'),
     uv_version=dict(type='str', required=True),
     ca_bundle=dict(type='path', default='/etc/ssl/certs/ca-certificates.crt'),
-    dest=dict(type='path', required=True),
+    dest=dict(type='path'),
     machine=dict(type='str'),
     progress_interval=dict(type='float', default=5),
 )

@@ -53,9 +53,11 @@ options:
     type: path
     default: /etc/ssl/certs/ca-certificates.crt
   dest:
-    description: The machine's wheelhouse directory.
+    description:
+      - The machine's wheelhouse directory.
+      - Without it, only the controller's pool is filled and no host is touched (a site can fill its pool
+        ahead of a deployment, with the same lock, for example from C(ansible localhost -m)).
     type: path
-    required: true
   machine:
     description: The machine this host is on; hosts with the same value share I(dest) and take turns on it.
     type: str
@@ -88,15 +90,19 @@ EXAMPLES = r'''
   sfdeploy.secretflow.sf_wheelhouse:
     lock_file: "{{ secretflow_lock_file }}"
     pool: ~/.cache/sfdeploy/wheelhouse
-    uv_version: "0.9.9"
+    uv_version: "0.13.9"
     dest: /var/cache/sfdeploy/wheelhouse
     machine: "{{ federation_node.machine }}"
   become: true
+
+# Fill the controller's pool ahead of a deployment (no host is touched):
+#   ansible localhost -m sfdeploy.secretflow.sf_wheelhouse \
+#     -a 'lock_file=roles/secretflow/files/default.lock pool=~/.cache/sfdeploy/wheelhouse uv_version=0.13.9'
 '''
 
 RETURN = r'''
 dest:
-  description: The machine's wheelhouse directory (the hosts' C(--find-links)).
+  description: The machine's wheelhouse directory (the hosts' C(--find-links)); null when only the pool was filled.
   returned: success
   type: str
 files:
@@ -181,7 +187,7 @@ def main():
         ),
         supports_check_mode=True)
     p = module.params
-    if p['files'] is None:
+    if p['files'] is None or not p['dest']:
         module.fail_json(msg='sf_wheelhouse runs through its action plugin (the collection installed, not the '
                              'module file alone)')
     dest, changed, placed = p['dest'], False, 0

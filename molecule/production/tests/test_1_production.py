@@ -202,6 +202,8 @@ def test_a_start_planned_beyond_the_drivers_wait_is_refused_before_any_job_start
 # molecule.yml: the workers have no internet and install from the controller's wheelhouse.
 OFFLINE = ('prod-alice-2', 'prod-carol-2')
 POOL = '/var/tmp/sfdeploy-testbed/wheelhouse-pool'
+# The output of that download (prepare-ssh.yml): sf_wheelhouse without dest, the pool alone.
+SEED_LOG = '/var/tmp/sfdeploy-testbed/wheelhouse-seed.log'
 WHEELHOUSE = '/var/cache/sfdeploy/wheelhouse'
 with open(os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'roles', 'secretflow', 'defaults',
                        'main.yml')) as _defaults:
@@ -228,6 +230,12 @@ def test_hosts_without_internet_install_the_lock_from_one_download_of_the_contro
     lock_hashes = {name: set(re.findall(r'sha256:([0-9a-f]{64})', block)) for name, block in re.findall(
         r'^([A-Za-z0-9][A-Za-z0-9._-]*)==\S+ \\\n((?:    --hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)', lock_text, re.M)}
     assert int(downloads[0].split()[1]) == len(pins) + 1, downloads  # the lock's files and uv's wheel
+    # That download was the background one of prepare-ssh.yml, which filled the pool and touched no host.
+    with open(SEED_LOG) as f:
+        seed = f.read()
+    assert re.search(r'^localhost \| CHANGED => \{', seed, re.M), seed[-3000:]
+    seed = json.loads(re.split(r'^localhost \| CHANGED => ', seed, flags=re.M)[1])
+    assert seed['downloaded'] == len(pins) + 1 and seed['dest'] is None and seed['copied'] == 0, seed
     for name in OFFLINE:
         machine = host(name)
         # The machine is cut off the index (its own rule, prepare-ssh.yml) and still got everything.
