@@ -55,6 +55,15 @@ def job_path(workdir, name, party=None):
     return os.path.join(workdir, name if not party else '%s-%s' % (name, party))
 
 
+def command_line(pid):
+    """The arguments of process ``pid`` (bytes), empty when unknown."""
+    try:
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            return [arg for arg in f.read().split(b'\0') if arg]
+    except (IOError, OSError):
+        return []
+
+
 class JobDir(object):
     def __init__(self, path):
         self.path = path
@@ -73,16 +82,21 @@ class JobDir(object):
         return {'pid': self.pidfile, 'result': self.result, 'status': self.status, 'log': self.log}
 
     def running(self):
-        """The driver of this job runs: its pid is alive and is still this job's runner (a pid
-        file left by an ended job may name a pid the system has since given to another process)."""
+        """The driver of this job runs. Started by this process: until it is reaped. Otherwise its
+        pid is alive and is still this job's runner (a pid file left by an ended job may name a pid
+        the system has since given to another process)."""
+        proc = getattr(self, '_proc', None)
+        if proc is not None:
+            return proc.poll() is None
         pid = self.pid()
         if not pid_alive(pid):
             return False
-        try:
-            with open('/proc/%d/cmdline' % pid, 'rb') as f:
-                argv = f.read().split(b'\0')
-        except (IOError, OSError):
-            return True  # cannot tell: keep the safe answer
+        argv = command_line(pid)
+        if not argv:
+            # Cannot tell (unreadable, a kernel thread, or a process between exec and its new
+            # arguments, which the kernel sets up after the exec's caller may already have
+            # returned): keep the safe answer.
+            return True
         return self.runner.encode('utf-8') in argv
 
     def status_phase(self):

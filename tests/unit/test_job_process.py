@@ -4,6 +4,7 @@ import os
 import sys
 import time
 
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils import job_process
 from ansible_collections.sfdeploy.secretflow.plugins.module_utils.job_process import JobDir, log_tail, pid_alive
 
 # A stand-in driver: the real runner needs SecretFlow, the life cycle does not.
@@ -156,16 +157,43 @@ def test_stopping_a_job_in_a_container_ends_the_driver_not_only_the_exec_command
 
 def test_a_pid_file_naming_another_process_is_not_a_running_job(tmp_path):
     """An ended job's pid file may name a pid the system has given to another process since:
-    the job is running only while that pid is its own runner."""
+    the job is running only while that pid is its own runner (as a later module run reads it)."""
     job = JobDir(str(tmp_path / 'job'))
     job.launch(sys.executable, SLEEPER, {})
     try:
         deadline = time.time() + 30
         while 'working' not in log_tail(job.log) and time.time() < deadline:  # the runner has started
             time.sleep(0.1)
-        assert job.running()
+        later = JobDir(job.path)
+        assert later.running()
         with open(job.pidfile, 'w') as f:
             f.write(str(os.getpid()))  # alive, but this test's own process
-        assert pid_alive(os.getpid()) and not job.running()
+        assert pid_alive(os.getpid()) and not later.running()
+    finally:
+        job.stop()
+
+
+def test_a_job_is_running_from_the_moment_it_is_launched(tmp_path):
+    """Right after the launch the kernel may not have given the new process its arguments yet
+    (a readme-setup run failed so: "the job process exited without a result" after 12 ms): the
+    launching process knows its child, and a later run that cannot read the arguments keeps the
+    safe answer."""
+    for attempt in range(40):
+        job = JobDir(str(tmp_path / ('job%d' % attempt)))
+        job.launch(sys.executable, SLEEPER, {})
+        try:
+            assert job.running(), attempt
+        finally:
+            job.stop()
+    job = JobDir(str(tmp_path / 'job'))
+    job.launch(sys.executable, SLEEPER, {})
+    try:
+        later = JobDir(job.path)
+        original = job_process.command_line
+        job_process.command_line = lambda pid: []
+        try:
+            assert later.running()
+        finally:
+            job_process.command_line = original
     finally:
         job.stop()
