@@ -11,25 +11,25 @@ tools_env requirements-test.txt
 cd "$ROOT" || exit 1
 
 passed=0 failed=0 failures=()
-# The CPU seconds (user + system) of this shell's finished children: on 2 cores the suite is
-# bound by the CPU, so each check and scenario reports the CPU it took beside its wall time.
-children_cpu() {  # children_cpu FILE (the builtin times, not in a pipe: a pipe's subshell has no children)
-  times >"$1"
-  tail -n 1 "$1" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } printf "%d", t }' >"$1.cpu"
-  mv "$1.cpu" "$1"
+# On 2 cores the suite is bound by the CPU, so each check and scenario reports the CPU it took
+# beside its wall time. children_cpu FILE: the CPU seconds (user + system) of the finished
+# children in FILE, the output of the builtin times.
+children_cpu() {
+  tail -n 1 "$1" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } printf "%d", t }'
 }
 step() {  # step NAME COMMAND...: run one check, record its outcome
-  local name=$1; shift
+  local name=$1 start=$SECONDS outcome times; shift
   echo "=== $name"
-  local start=$SECONDS cpu
-  cpu=$(mktemp)
-  # In a subshell, whose children are the check's alone (the scenarios are this shell's).
-  if ( "$@"; rc=$?; children_cpu "$cpu"; exit "$rc" ); then
-    passed=$((passed + 1)); echo "=== $name: passed ($((SECONDS - start)) s, CPU $(cat "$cpu") s)"
+  times=$(mktemp)
+  # In a subshell, whose children are the check's alone (the scenarios are this shell's); times
+  # not in a pipe, whose own subshell would have no children.
+  if ( "$@"; rc=$?; times >"$times"; exit "$rc" ); then
+    passed=$((passed + 1)); outcome=passed
   else
-    failed=$((failed + 1)); failures+=("$name"); echo "=== $name: FAILED ($((SECONDS - start)) s, CPU $(cat "$cpu") s)"
+    failed=$((failed + 1)); failures+=("$name"); outcome=FAILED
   fi
-  rm -f "$cpu"
+  echo "=== $name: $outcome ($((SECONDS - start)) s, CPU $(children_cpu "$times") s)"
+  rm -f "$times"
 }
 
 # Every check has a time limit (seconds), so that a hang ends the suite with a failure naming
@@ -165,8 +165,10 @@ LOGS=$(mktemp -d)
 # one group against every controller process, and production ended 10 minutes after them).
 CGROUPS=/sys/fs/cgroup
 cpu_weight() { if [ "$1" = production ]; then echo 2048; else echo 1024; fi; }
+cgroup_name() { echo "sfdeploy-testbed-$1"; }
 enter_scenario_cgroup() {  # enter_scenario_cgroup SCENARIO (in the scenario's subshell)
-  local h dir=sfdeploy-testbed-$1
+  local h dir
+  dir=$(cgroup_name "$1")
   [ -w "$CGROUPS/cpu" ] && [ -w "$CGROUPS/cpuacct" ] || return 0
   for h in cpu cpuacct; do
     mkdir -p "$CGROUPS/$h/$dir" && echo "$BASHPID" >"$CGROUPS/$h/$dir/cgroup.procs" || return 0
@@ -177,7 +179,7 @@ enter_scenario_cgroup() {  # enter_scenario_cgroup SCENARIO (in the scenario's s
 }
 scenario_cpu() {  # scenario_cpu SCENARIO: its CPU seconds so far, or ? without its cgroup
   local usage
-  usage=$(cat "$CGROUPS/cpuacct/sfdeploy-testbed-$1/cpuacct.usage" 2>/dev/null) && echo $((usage / 1000000000)) || echo '?'
+  usage=$(cat "$CGROUPS/cpuacct/$(cgroup_name "$1")/cpuacct.usage" 2>/dev/null) && echo $((usage / 1000000000)) || echo '?'
 }
 start_scenarios() {
   local s

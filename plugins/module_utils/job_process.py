@@ -73,6 +73,7 @@ class JobDir(object):
         self.status = os.path.join(path, 'status.json')
         self.result = os.path.join(path, 'result.json')
         self.pidfile = os.path.join(path, 'pid')
+        self._proc = None  # the driver's Popen, when this process launched it
 
     def pid(self):
         return read_pid(self.pidfile)
@@ -85,9 +86,8 @@ class JobDir(object):
         """The driver of this job runs. Started by this process: until it is reaped. Otherwise its
         pid is alive and is still this job's runner (a pid file left by an ended job may name a pid
         the system has since given to another process)."""
-        proc = getattr(self, '_proc', None)
-        if proc is not None:
-            return proc.poll() is None
+        if self._proc is not None:
+            return self._proc.poll() is None
         pid = self.pid()
         if not pid_alive(pid):
             return False
@@ -142,9 +142,8 @@ class JobDir(object):
         return started
 
     def _reap(self):
-        proc = getattr(self, '_proc', None)
-        if proc is not None:
-            proc.poll()
+        if self._proc is not None:
+            self._proc.poll()
 
     def stop(self):
         """End the driver's whole session. Returns True if something was running.
