@@ -4,16 +4,15 @@ inventory host is on which machine, in which party, with which port block."""
 # inventory host -> (party, address, party head?, first port of its block)
 NODES = {
     'prod-alice-1': ('alice', '10.211.2.11', True, 20000),
-    'prod-alice-2': ('alice', '10.211.2.12', False, 20000),
     'prod-bob': ('bob', '10.211.2.21', True, 20000),       # \ one machine, prod-shared
     'prod-carol': ('carol', '10.211.2.21', True, 21000),   # / (two inventory hosts, one address)
     'prod-carol-2': ('carol', '10.211.2.32', False, 21000),
 }
 HEADS = {party: name for name, (party, address, head, base) in NODES.items() if head}
 # A machine -> the inventory host that reaches it (mallory is in no party).
-MACHINES = {'prod-alice-1': 'prod-alice-1', 'prod-alice-2': 'prod-alice-2', 'prod-shared': 'prod-bob',
+MACHINES = {'prod-alice-1': 'prod-alice-1', 'prod-shared': 'prod-bob',
             'prod-carol-2': 'prod-carol-2', 'prod-mallory': 'prod-mallory'}
-MACHINE_OF = {'prod-alice-1': 'prod-alice-1', 'prod-alice-2': 'prod-alice-2', 'prod-bob': 'prod-shared',
+MACHINE_OF = {'prod-alice-1': 'prod-alice-1', 'prod-bob': 'prod-shared',
               'prod-carol': 'prod-shared', 'prod-carol-2': 'prod-carol-2'}
 # molecule.yml: each party's private job arguments (job_party_args), with a marker to look for.
 VALUES = {'alice': [11, 22, 33], 'bob': [40, 25], 'carol': [70]}

@@ -199,8 +199,8 @@ def test_a_start_planned_beyond_the_drivers_wait_is_refused_before_any_job_start
         assert not host(name).file('/var/tmp/sfdeploy-jobs/toofar-%s' % party).exists, party
 
 
-# molecule.yml: the workers have no internet and install from the controller's wheelhouse.
-OFFLINE = ('prod-alice-2', 'prod-carol-2')
+# molecule.yml: carol's worker has no internet and installs from the controller's wheelhouse.
+OFFLINE = ('prod-carol-2',)
 POOL = '/var/tmp/sfdeploy-testbed/wheelhouse-pool'
 # The output of that download (prepare-ssh.yml): sf_wheelhouse without dest, the pool alone.
 SEED_LOG = '/var/tmp/sfdeploy-testbed/wheelhouse-seed.log'
@@ -216,13 +216,18 @@ def norm_name(name):
     return re.sub(r'[-_.]+', '-', name).lower()
 
 
+def _downloads():
+    """The pool's download log: a line per download (its time, its number of files, ...)."""
+    with open(os.path.join(POOL, 'downloads.log')) as f:
+        return f.read().splitlines()
+
+
 def test_hosts_without_internet_install_the_lock_from_one_download_of_the_controller():
     """The converge and its second run are behind us: the controller downloaded the lock's
     distributions once (prepare-ssh.yml emptied the pool and started that download, which the
-    converge's wheelhouse step waited for on the pool's lock), for both offline workers, and
-    neither run downloaded more; each worker has one copy and exactly the lock's versions."""
-    with open(os.path.join(POOL, 'downloads.log')) as f:
-        downloads = f.read().splitlines()
+    converge's wheelhouse step waited for on the pool's lock), for the offline worker, and
+    neither run downloaded more; the worker has one copy and exactly the lock's versions."""
+    downloads = _downloads()
     assert len(downloads) == 1, downloads
     with open(DEFAULT_LOCK) as f:
         lock_text = f.read()
@@ -256,41 +261,39 @@ def test_hosts_without_internet_install_the_lock_from_one_download_of_the_contro
 
 
 def test_a_machine_gets_only_the_files_it_lacks_and_a_download_or_copy_shows_its_progress(tmp_path):
-    """six gone from the controller's pool, six and the largest file gone from prod-alice-2's copy:
+    """six gone from the controller's pool, six and the largest file gone from prod-carol-2's copy:
     the wheelhouse step (the role's own arguments, progress every file) downloads six alone, copies
-    those two files to prod-alice-2 alone with a line per file, and a second call does nothing.
-    Parties of one machine (bob and carol) take turns: one copies, the other finds the files."""
+    those two files alone with a line per file, and a second call does nothing. Then, six gone from
+    the pool again, the parties of one machine (bob and carol) get a small lock at the same time:
+    one download for both (the first takes the pool's lock and fetches six, the other finds it), and
+    one copy (they take turns on the machine: one copies, the other finds the files)."""
     with open(os.path.join(POOL, 'index.json')) as f:
         pool = {name: digest for digest, name in json.load(f).items()}
     six = [n for n in pool if n.startswith('six-')][0]
     largest = max(pool, key=lambda n: os.path.getsize(os.path.join(POOL, n)))
     os.unlink(os.path.join(POOL, six))
-    alice2 = host('prod-alice-2')
-    alice2.check_output('sudo rm %s/%s %s/%s' % (WHEELHOUSE, six, WHEELHOUSE, largest))
-    with open(os.path.join(POOL, 'downloads.log')) as f:
-        downloads = f.read().splitlines()
+    worker = host('prod-carol-2')
+    worker.check_output('sudo rm %s/%s %s/%s' % (WHEELHOUSE, six, WHEELHOUSE, largest))
+    downloads = _downloads()
     args = {'lock_file': DEFAULT_LOCK, 'pool': POOL, 'uv_version': UV_VERSION, 'dest': WHEELHOUSE,
             'progress_interval': 0}
-    proc = run_module(','.join(OFFLINE), 'sfdeploy.secretflow.sf_wheelhouse', args)
+    proc = run_module('prod-carol-2', 'sfdeploy.secretflow.sf_wheelhouse', args)
     out = proc.stdout
-    assert proc.returncode == 0 and re.search(r'^prod-alice-2 \| CHANGED =>', out, re.M), out[-3000:]
+    assert proc.returncode == 0 and re.search(r'^prod-carol-2 \| CHANGED =>', out, re.M), out[-3000:]
     assert 'sfdeploy wheelhouse: downloading what the pool lacks from https://pypi.org/simple: 1 file\n' in out, out
     assert 'downloading what the pool lacks from https://pypi.org/simple: done, 1 of 1 files' in out, out
-    copying = 'sfdeploy wheelhouse: copying to prod-alice-2:%s: ' % WHEELHOUSE
+    copying = 'sfdeploy wheelhouse: copying to prod-carol-2:%s: ' % WHEELHOUSE
     assert re.search(re.escape(copying) + r'2 files \(\d+ MB\)\n', out), out
     assert re.search(re.escape(copying) + r'1 of 2 files done, \d+(\.\d)? (kB|MB) of \d+ MB, 1 left, \d+ s', out), out
     assert re.search(re.escape(copying) + r'done, 2 of 2 files, \d+ MB in \d+ s', out), out
-    assert 'copying to prod-carol-2' not in out, out
-    # One download for both hosts: the first took the pool's lock and fetched six, the other found it.
-    assert out.count('sfdeploy wheelhouse: downloading what the pool lacks') == 2, out  # its start and its end
-    with open(os.path.join(POOL, 'downloads.log')) as f:
-        after = f.read().splitlines()
+    after = _downloads()
     assert after[:-1] == downloads and after[-1].split()[1:3] == ['1', 'files'], after
     for name in (six, largest):
-        assert alice2.check_output('sha256sum %s/%s' % (WHEELHOUSE, name)).split()[0] == pool[name]
-    again = run_module(','.join(OFFLINE), 'sfdeploy.secretflow.sf_wheelhouse', args)
+        assert worker.check_output('sha256sum %s/%s' % (WHEELHOUSE, name)).split()[0] == pool[name]
+    again = run_module('prod-carol-2', 'sfdeploy.secretflow.sf_wheelhouse', args)
     assert again.returncode == 0 and 'sfdeploy wheelhouse' not in again.stdout, again.stdout[-3000:]
-    assert again.stdout.count(' | SUCCESS =>') == 2 and ' | CHANGED' not in again.stdout, again.stdout[-3000:]
+    assert again.stdout.count(' | SUCCESS =>') == 1 and ' | CHANGED' not in again.stdout, again.stdout[-3000:]
+    assert _downloads() == after
 
     # A small lock (three pins of the default one) into a scratch directory of prod-shared.
     with open(DEFAULT_LOCK) as f:
@@ -300,9 +303,14 @@ def test_a_machine_gets_only_the_files_it_lacks_and_a_download_or_copy_shows_its
     small.write_text(text.splitlines(True)[0] + ''.join(blocks))
     scratch = '/var/tmp/sfdeploy-test-wheelhouse'
     shared = dict(args, lock_file=str(small), dest=scratch, machine='prod-shared')
+    os.unlink(os.path.join(POOL, six))
     try:
         proc = run_module('prod-bob,prod-carol', 'sfdeploy.secretflow.sf_wheelhouse', shared)
         assert proc.returncode == 0, proc.stdout[-3000:]
+        # One download for both hosts: the first took the pool's lock and fetched six, the other found it.
+        assert proc.stdout.count('sfdeploy wheelhouse: downloading what the pool lacks') == 2, proc.stdout  # start, end
+        last = _downloads()
+        assert last[:-1] == after and last[-1].split()[1:3] == ['1', 'files'], last
         starts = re.findall(r'^sfdeploy wheelhouse: copying to (prod-bob|prod-carol):%s: (\d+) files' % scratch,
                             proc.stdout, re.M)
         assert len(blocks) == 3 and len(starts) == 1 and starts[0][1] == '4', proc.stdout[-3000:]  # and uv's wheel
