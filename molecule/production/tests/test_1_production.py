@@ -327,7 +327,7 @@ def test_an_offline_host_on_the_index_is_refused_naming_it_before_any_host_chang
     for name in OFFLINE:
         assert '%s: cannot reach the package index https://pypi.org/simple (secretflow_index_url)' % name in out, \
             proc.stdout[-3000:]
-    # The heads reach it (the positive control): only the offline workers are named.
+    # The heads reach it (the positive control): only the offline worker is named.
     for name in set(NODES) - set(OFFLINE):
         assert '%s: cannot reach the package index' % name not in out
     assert set(changed_counts(proc.stdout)) == {0}, proc.stdout[-3000:]
