@@ -1,7 +1,7 @@
 """pytest plugin of the scenarios' tests (the verifier's options load it: -p testbed_cpu): the
 CPU seconds each test took, and the tests that took the most in a table at the end, beside
-pytest's slowest durations. On 2 cores the suite is bound by the CPU, so a test's CPU, not its wall time, is what
-it costs the other scenarios. Read from the scenario's cgroup (scripts/test.sh puts each
+pytest's slowest durations. On 2 cores the suite is bound by the CPU, so a test's CPU, not its
+wall time, is what it costs the other scenarios. Read from the scenario's cgroup (scripts/test.sh puts each
 scenario, its controller side and its hosts, in one, on cgroup v1 as root): a test's figure is
 everything its scenario did meanwhile, the hosts' idle Ray included. Without that cgroup (a
 scenario run by hand) there is no table."""

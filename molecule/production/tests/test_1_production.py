@@ -13,8 +13,8 @@ import yaml
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
 from production_bed import (HEADS, NODES, PRIVATE, PSI_INPUT, PSI_OFFSET, TLS, env, party_args,  # noqa: E402
                             plaintext_answer, port)
-from testbed import (a_second_run_changes_nothing, changed_counts, host, playbook, playbooks_together,  # noqa: E402
-                     run_module, task_output)
+from testbed import (ROOT, a_second_run_changes_nothing, changed_counts, host, playbook,  # noqa: E402
+                     playbooks_together, run_module, task_output)
 
 JOB_PLAYBOOK = 'molecule/resources/production-job.yml'
 
@@ -205,11 +205,9 @@ POOL = '/var/tmp/sfdeploy-testbed/wheelhouse-pool'
 # The output of that download (prepare-ssh.yml): sf_wheelhouse without dest, the pool alone.
 SEED_LOG = '/var/tmp/sfdeploy-testbed/wheelhouse-seed.log'
 WHEELHOUSE = '/var/cache/sfdeploy/wheelhouse'
-with open(os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'roles', 'secretflow', 'defaults',
-                       'main.yml')) as _defaults:
+with open(os.path.join(ROOT, 'roles', 'secretflow', 'defaults', 'main.yml')) as _defaults:
     UV_VERSION = yaml.safe_load(_defaults)['secretflow_uv_version']
-DEFAULT_LOCK = os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'roles', 'secretflow', 'files',
-                            'default.lock')
+DEFAULT_LOCK = os.path.join(ROOT, 'roles', 'secretflow', 'files', 'default.lock')
 
 
 def norm_name(name):
@@ -261,7 +259,7 @@ def test_hosts_without_internet_install_the_lock_from_one_download_of_the_contro
 
 
 def test_a_machine_gets_only_the_files_it_lacks_and_a_download_or_copy_shows_its_progress(tmp_path):
-    """six gone from the controller's pool, six and the largest file gone from prod-carol-2's copy:
+    """six gone from the controller's pool, six and the largest file gone from the offline worker's:
     the wheelhouse step (the role's own arguments, progress every file) downloads six alone, copies
     those two files alone with a line per file, and a second call does nothing. Then, six gone from
     the pool again, the parties of one machine (bob and carol) get a small lock at the same time:
@@ -272,25 +270,26 @@ def test_a_machine_gets_only_the_files_it_lacks_and_a_download_or_copy_shows_its
     six = [n for n in pool if n.startswith('six-')][0]
     largest = max(pool, key=lambda n: os.path.getsize(os.path.join(POOL, n)))
     os.unlink(os.path.join(POOL, six))
-    worker = host('prod-carol-2')
+    (name,) = OFFLINE
+    worker = host(name)
     worker.check_output('sudo rm %s/%s %s/%s' % (WHEELHOUSE, six, WHEELHOUSE, largest))
     downloads = _downloads()
     args = {'lock_file': DEFAULT_LOCK, 'pool': POOL, 'uv_version': UV_VERSION, 'dest': WHEELHOUSE,
             'progress_interval': 0}
-    proc = run_module('prod-carol-2', 'sfdeploy.secretflow.sf_wheelhouse', args)
+    proc = run_module(name, 'sfdeploy.secretflow.sf_wheelhouse', args)
     out = proc.stdout
-    assert proc.returncode == 0 and re.search(r'^prod-carol-2 \| CHANGED =>', out, re.M), out[-3000:]
+    assert proc.returncode == 0 and re.search(r'^%s \| CHANGED =>' % name, out, re.M), out[-3000:]
     assert 'sfdeploy wheelhouse: downloading what the pool lacks from https://pypi.org/simple: 1 file\n' in out, out
     assert 'downloading what the pool lacks from https://pypi.org/simple: done, 1 of 1 files' in out, out
-    copying = 'sfdeploy wheelhouse: copying to prod-carol-2:%s: ' % WHEELHOUSE
+    copying = 'sfdeploy wheelhouse: copying to %s:%s: ' % (name, WHEELHOUSE)
     assert re.search(re.escape(copying) + r'2 files \(\d+ MB\)\n', out), out
     assert re.search(re.escape(copying) + r'1 of 2 files done, \d+(\.\d)? (kB|MB) of \d+ MB, 1 left, \d+ s', out), out
     assert re.search(re.escape(copying) + r'done, 2 of 2 files, \d+ MB in \d+ s', out), out
     after = _downloads()
     assert after[:-1] == downloads and after[-1].split()[1:3] == ['1', 'files'], after
-    for name in (six, largest):
-        assert worker.check_output('sha256sum %s/%s' % (WHEELHOUSE, name)).split()[0] == pool[name]
-    again = run_module('prod-carol-2', 'sfdeploy.secretflow.sf_wheelhouse', args)
+    for wheel in (six, largest):
+        assert worker.check_output('sha256sum %s/%s' % (WHEELHOUSE, wheel)).split()[0] == pool[wheel]
+    again = run_module(name, 'sfdeploy.secretflow.sf_wheelhouse', args)
     assert again.returncode == 0 and 'sfdeploy wheelhouse' not in again.stdout, again.stdout[-3000:]
     assert again.stdout.count(' | SUCCESS =>') == 1 and ' | CHANGED' not in again.stdout, again.stdout[-3000:]
     assert _downloads() == after
