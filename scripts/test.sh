@@ -11,6 +11,9 @@ tools_env requirements-test.txt
 cd "$ROOT" || exit 1
 
 passed=0 failed=0 failures=()
+# Each check's and scenario's output is also kept in OUT, and the suite ends with the last lines
+# of every failure's: a CI log that is cut to its tail still says why a check failed.
+OUT=$(mktemp -d)
 # On 2 cores the suite is bound by the CPU, so each check and scenario reports the CPU it took
 # beside its wall time. children_cpu FILE: the CPU seconds (user + system) of the finished
 # children in FILE, the output of the builtin times.
@@ -21,9 +24,9 @@ step() {  # step NAME COMMAND...: run one check, record its outcome
   local name=$1 start=$SECONDS outcome times; shift
   echo "=== $name"
   times=$(mktemp)
-  # In a subshell, whose children are the check's alone (the scenarios are this shell's); times
-  # not in a pipe, whose own subshell would have no children.
-  if ( "$@"; rc=$?; times >"$times"; exit "$rc" ); then
+  # In a subshell, whose children are the check's alone (the scenarios are this shell's).
+  ( "$@"; rc=$?; times >"$times"; exit "$rc" ) 2>&1 | tee "$OUT/$name"
+  if [ "${PIPESTATUS[0]}" = 0 ]; then
     passed=$((passed + 1)); outcome=passed
   else
     failed=$((failed + 1)); failures+=("$name"); outcome=FAILED
@@ -256,7 +259,14 @@ step ansible-test-sanity sanity
 if [ "${1:-all}" != fast ]; then
   finish_scenarios
 fi
-rm -rf "$LOGS" "$TARBALL_DIR"
+for name in "${failures[@]}"; do
+  log="$OUT/$name"
+  [[ $name == molecule-* ]] && log="$LOGS/${name#molecule-}.log"
+  [ -s "$log" ] || continue
+  echo; echo "=== $name failed; the last lines of its output:"
+  tail -n 40 "$log"
+done
+rm -rf "$LOGS" "$TARBALL_DIR" "$OUT"
 
 echo
 [ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"
