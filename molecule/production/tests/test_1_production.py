@@ -214,6 +214,12 @@ def norm_name(name):
     return re.sub(r'[-_.]+', '-', name).lower()
 
 
+def lock_blocks(text):
+    """A lock's pins, in its order: name -> (version, its block: the pin's line and its hashes' lines)."""
+    return {m.group(1): (m.group(2), m.group(0)) for m in re.finditer(
+        r'^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+) \\\n(?:    --hash=sha256:[0-9a-f]{64}(?: \\)?\n)+', text, re.M)}
+
+
 def _downloads():
     """The pool's download log: a line per download (its time, its number of files, ...)."""
     with open(os.path.join(POOL, 'downloads.log')) as f:
@@ -229,9 +235,10 @@ def test_hosts_without_internet_install_the_lock_from_one_download_of_the_contro
     assert len(downloads) == 1, downloads
     with open(DEFAULT_LOCK) as f:
         lock_text = f.read()
-    pins = dict(re.findall(r'^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+) \\', lock_text, re.M))
-    lock_hashes = {name: set(re.findall(r'sha256:([0-9a-f]{64})', block)) for name, block in re.findall(
-        r'^([A-Za-z0-9][A-Za-z0-9._-]*)==\S+ \\\n((?:    --hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)', lock_text, re.M)}
+    blocks = lock_blocks(lock_text)
+    assert len(blocks) == lock_text.count('==')  # every pin, each with its hashes
+    pins = {name: version for name, (version, block) in blocks.items()}
+    lock_hashes = {name: set(re.findall(r'sha256:([0-9a-f]{64})', block)) for name, (version, block) in blocks.items()}
     assert int(downloads[0].split()[1]) == len(pins) + 1, downloads  # the lock's files and uv's wheel
     # That download was the background one of prepare-ssh.yml, which filled the pool and touched no host.
     with open(SEED_LOG) as f:
@@ -297,7 +304,7 @@ def test_a_machine_gets_only_the_files_it_lacks_and_a_download_or_copy_shows_its
     # A small lock (three pins of the default one) into a scratch directory of prod-shared.
     with open(DEFAULT_LOCK) as f:
         text = f.read()
-    blocks = re.findall(r'^(?:six|idna|filelock)==\S+ \\\n(?:    --hash=sha256:[0-9a-f]{64}(?: \\)?\n)+', text, re.M)
+    blocks = [block for name, (version, block) in lock_blocks(text).items() if name in ('six', 'idna', 'filelock')]
     small = tmp_path / 'small.lock'
     small.write_text(text.splitlines(True)[0] + ''.join(blocks))
     scratch = '/var/tmp/sfdeploy-test-wheelhouse'
@@ -364,7 +371,7 @@ def test_a_wheelhouse_file_that_does_not_match_the_lock_is_refused_and_nothing_i
     given as secretflow_wheelhouse_dir): refused on the controller, before any copy or install."""
     with open(DEFAULT_LOCK) as f:
         text = f.read()
-    block = re.search(r'^six==\S+ \\\n(?:    --hash=sha256:[0-9a-f]{64}(?: \\)?\n)+', text, re.M).group(0)
+    block = lock_blocks(text)['six'][1]
     tampered = tmp_path / 'tampered.lock'
     tampered.write_text(text.replace(block, re.sub(r'sha256:[0-9a-f]{64}', 'sha256:' + '0' * 64, block)))
     before = {name: host(name).check_output('ls -l --time-style=+%%s %s/lib/python3*/site-packages | md5sum'
