@@ -36,7 +36,8 @@ step() {  # step NAME COMMAND...: run one check, record its outcome
 }
 
 # Every check has a time limit (seconds), so that a hang ends the suite with a failure naming
-# the check rather than running into CI's own limit. The limits are about twice the usual times.
+# the check rather than running into CI's own limit. The limits are about twice the usual times
+# (of the checks beside the scenarios: there).
 limit() {  # limit SECONDS COMMAND...
   local secs=$1; shift
   timeout --kill-after=30 "$secs" "$@"
@@ -44,7 +45,7 @@ limit() {  # limit SECONDS COMMAND...
   [ "$rc" = 124 ] || [ "$rc" = 137 ] && echo "=== timed out after $secs s: $*"
   return "$rc"
 }
-lint() { limit 600 ansible-lint --profile production --offline -q; }
+lint() { limit 1200 ansible-lint --profile production --offline -q; }
 docs() {
   local m
   for m in $(cd plugins/modules && printf '%s\n' *.py | sed -n 's/\.py$//p'); do
@@ -167,13 +168,14 @@ LOGS=$(mktemp -d)
 # ended 7 minutes before the others; with podman's default, all containers of all scenarios share
 # one group against every controller process, and production ended 10 minutes after them).
 CGROUPS=/sys/fs/cgroup
-# The checks beside the scenarios get a cgroup too, with an eighth of the scenarios' weight: they
-# yield the CPU to the scenarios, the suite's critical path, but keep a ninth of the machine (a
-# fifth of a core) when all three are busy. Reniced in the root group instead, as before, their
-# weight at such times was 110 against 4096 (a fortieth of the machine); on average they had
-# about a fifth of a core then too (the integration tests: 1675 s for 385 CPU-s, against a limit
-# of 2400 s), and a CI run failed ansible-lint (limit 600 s) without showing why.
-cpu_weight() { case $1 in production) echo 2048 ;; checks) echo 512 ;; *) echo 1024 ;; esac; }
+# The checks beside the scenarios get a cgroup too, with a quarter of the scenarios' weight: they
+# yield the CPU to the scenarios, the suite's critical path, but are not starved. Reniced in the
+# root group (as before; still so without cgroups) ansible-lint took 220 s for 51 CPU-s in one
+# run and failed a CI run, its output cut (most likely past its limit, then 600 s); with an
+# eighth of the scenarios' weight it took 534 s for 50 CPU-s (another ansible-lint beside it for
+# 4 of those minutes). A group's weight is spread over the cores where it has runnable tasks: a
+# check running alone holds it on one core, against the scenarios' on both.
+cpu_weight() { case $1 in production) echo 2048 ;; *) echo 1024 ;; esac; }
 cgroup_name() { echo "sfdeploy-testbed-$1"; }
 enter_cgroup() {  # enter_cgroup NAME: move this shell into its cgroup; false without cgroups
   local h dir
