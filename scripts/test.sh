@@ -37,7 +37,7 @@ step() {  # step NAME COMMAND...: run one check, record its outcome
 
 # Every check has a time limit (seconds), so that a hang ends the suite with a failure naming
 # the check rather than running into CI's own limit. The limits are about twice the usual times
-# (of the checks beside the scenarios: there).
+# (for the checks that run beside the scenarios, their times there).
 limit() {  # limit SECONDS COMMAND...
   local secs=$1; shift
   timeout --kill-after=30 "$secs" "$@"
