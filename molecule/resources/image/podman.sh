@@ -32,8 +32,5 @@ events_logger = "file"
 EOF' >&2
   podman commit --change 'CMD ["/sbin/init"]' --change 'STOPSIGNAL SIGRTMIN+3' "$work" "$name" >/dev/null
 fi
-podman tag "$name" localhost/sfdeploy-testbed-podman:testbed
-# Earlier builds (other inputs) go.
-podman images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/sfdeploy-testbed-podman:' |
-  grep -v -e ":$tag\$" -e ':testbed$' | xargs -r podman rmi >/dev/null 2>&1 || true
+bash "$(dirname "$0")/testbed-tag.sh" localhost/sfdeploy-testbed-podman "$tag"
 echo "$name"

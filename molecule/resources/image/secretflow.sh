@@ -22,10 +22,8 @@ if ! podman image exists "$name"; then
   mkdir -p "$cache"
   bash "$root/scripts/build-image.sh" --engine podman --base "$base" --tag "$name" --lock "$lock" --uv-cache "$cache"
 fi
-podman tag "$name" localhost/sfdeploy-secretflow:testbed
-# Earlier builds (other inputs) go: each is the size of a SecretFlow installation.
-podman images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/sfdeploy-secretflow:' |
-  grep -v -e ":$tag\$" -e ':testbed$' | xargs -r podman rmi >/dev/null 2>&1 || true
+# Earlier builds go: each is the size of a SecretFlow installation.
+bash "$here/testbed-tag.sh" localhost/sfdeploy-secretflow "$tag"
 if [ ! -s "$archive" ] || [ "$(cat "$archive.tag" 2>/dev/null)" != "$tag" ]; then
   mkdir -p "$(dirname "$archive")"
   rm -f "$archive" "$archive.tag" "${archive%.zst}" "${archive%.zst}.tag"  # and the uncompressed one of earlier runs
