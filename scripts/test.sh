@@ -10,10 +10,12 @@ source "$(dirname "$0")/lib.sh"
 tools_env requirements-test.txt
 cd "$ROOT" || exit 1
 
-passed=0 failed=0 failures=()
 # Each check's and scenario's output is also kept in OUT, and the suite ends with the last lines
-# of every failure's: a CI log that is cut to its tail still says why a check failed.
+# of every failure's: a CI log that is cut to its tail still says why a check failed. Outcomes
+# are lines "NAME passed|FAILED" in OUT/outcomes, counted at the end: checks also run in a
+# background chain (below), whose shell cannot count in this one.
 OUT=$(mktemp -d)
+record() { echo "$1 $2" >>"$OUT/outcomes"; }  # record NAME passed|FAILED
 # On 2 cores the suite is bound by the CPU, so each check and scenario reports the CPU it took
 # beside its wall time. children_cpu FILE: the CPU seconds (user + system) of the finished
 # children in FILE, the output of the builtin times.
@@ -26,11 +28,8 @@ step() {  # step NAME COMMAND...: run one check, record its outcome
   times=$(mktemp)
   # In a subshell, whose children are the check's alone (the scenarios are this shell's).
   ( "$@"; rc=$?; times >"$times"; exit "$rc" ) 2>&1 | tee "$OUT/$name"
-  if [ "${PIPESTATUS[0]}" = 0 ]; then
-    passed=$((passed + 1)); outcome=passed
-  else
-    failed=$((failed + 1)); failures+=("$name"); outcome=FAILED
-  fi
+  if [ "${PIPESTATUS[0]}" = 0 ]; then outcome=passed; else outcome=FAILED; fi
+  record "$name" "$outcome"
   echo "=== $name: $outcome ($((SECONDS - start)) s, CPU $(children_cpu "$times") s)"
   rm -f "$times"
 }
@@ -195,7 +194,7 @@ start_scenarios() {
   local s
   mkdir -p /var/cache/sfdeploy-testbed/uv
   if ! SFDEPLOY_TESTBED_IMAGE=$(bash molecule/resources/image/build.sh | tail -n 1); then
-    failures+=(testbed-image); failed=$((failed + 1)); SCENARIOS=""; return
+    record testbed-image FAILED; SCENARIOS=""; return
   fi
   export SFDEPLOY_TESTBED_IMAGE
   for s in $SCENARIOS; do
@@ -204,28 +203,16 @@ start_scenarios() {
       echo "$? $((SECONDS - begin)) $(scenario_cpu "$s")" >"$LOGS/$s.rc" ) &
   done
 }
-# Until at most one scenario still runs (the longest, alone on the machine for its last minutes).
-while_more_than_one_scenario_runs() {
-  local s running
-  while :; do
-    running=0
-    for s in $SCENARIOS; do [ -e "$LOGS/$s.rc" ] || running=$((running + 1)); done
-    [ "$running" -le 1 ] && return
-    sleep 5
-  done
-}
 finish_scenarios() {
-  local s rc secs
+  local s rc secs cpu outcome
   wait
   for s in $SCENARIOS; do
     echo "=== molecule-$s"
     cat "$LOGS/$s.log"
     read -r rc secs cpu <"$LOGS/$s.rc"
-    if [ "$rc" = 0 ]; then
-      passed=$((passed + 1)); echo "=== molecule-$s: passed ($secs s, CPU $cpu s)"
-    else
-      failed=$((failed + 1)); failures+=("molecule-$s"); echo "=== molecule-$s: FAILED ($secs s, CPU $cpu s)"
-    fi
+    if [ "$rc" = 0 ]; then outcome=passed; else outcome=FAILED; fi
+    record "molecule-$s" "$outcome"
+    echo "=== molecule-$s: $outcome ($secs s, CPU $cpu s)"
   done
 }
 
@@ -244,19 +231,18 @@ if [ "${1:-all}" != fast ]; then
   # inherit this shell's cgroup or priority; the scenarios started above keep theirs).
   enter_cgroup checks || renice -n 10 -p $$ >/dev/null
 fi
+# Two chains of checks, side by side (in the checks' cgroup when the scenarios run): the
+# integration tests (about 360 CPU-s over most of the scenarios' time, and the unit tests, which
+# mostly wait) in the background, into a log printed after the others; the rest here. Started
+# together, the checks end well before the scenarios, which then have the machine to themselves
+# at the end; run one after the other (and the ecosystem's checks held back until one scenario
+# was left, as until 2026-12-06) they ended 3 minutes after the last scenario, on one core.
+( step unit-tests unit; step integration-tests integration ) >"$OUT/beside.log" 2>&1 &
+BESIDE=$!
 step ansible-lint lint
 step ansible-doc docs
 step collection-build build
 step claims-map claims
-step unit-tests unit
-step integration-tests integration
-# README command 1 runs a SecretFlow job on this machine, and the ecosystem's own checks are
-# CPU-heavy (pylint, ansible-lint inside Galaxy's importer): on a 2-core machine they slowed the
-# scenarios' SecretFlow jobs while three scenarios shared the cores, so they start once only
-# one scenario is left (with the checks' weight, as the checks above).
-if [ "${1:-all}" != fast ]; then
-  while_more_than_one_scenario_runs
-fi
 step readme-setup readme_setup
 step collection-installed installed
 step docs-lint docs_lint
@@ -264,9 +250,16 @@ step changelog-lint changelog
 step galaxy-importer importer
 step execution-environment ee
 step ansible-test-sanity sanity
+wait "$BESIDE"
+cat "$OUT/beside.log"
 if [ "${1:-all}" != fast ]; then
   finish_scenarios
 fi
+passed=$(grep -c ' passed$' "$OUT/outcomes")
+failures=()
+while read -r name outcome; do
+  [ "$outcome" = FAILED ] && failures+=("$name")
+done <"$OUT/outcomes"
 for name in "${failures[@]}"; do
   log="$OUT/$name"
   [[ $name == molecule-* ]] && log="$LOGS/${name#molecule-}.log"
@@ -278,5 +271,5 @@ rm -rf "$LOGS" "$TARBALL_DIR" "$OUT"
 
 echo
 [ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+echo "$passed passed, ${#failures[@]} failed"
+[ ${#failures[@]} -eq 0 ]
