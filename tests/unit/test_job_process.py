@@ -160,16 +160,23 @@ def test_a_pid_file_naming_another_process_is_not_a_running_job(tmp_path):
     the job is running only while that pid is its own runner (as a later module run reads it)."""
     job = JobDir(str(tmp_path / 'job'))
     job.launch(sys.executable, SLEEPER, {})
+    own = None
     try:
         deadline = time.time() + 30
         while 'working' not in log_tail(job.log) and time.time() < deadline:  # the runner has started
             time.sleep(0.1)
         later = JobDir(job.path)
         assert later.running()
+        with open(job.pidfile) as f:
+            own = f.read()
         with open(job.pidfile, 'w') as f:
             f.write(str(os.getpid()))  # alive, but this test's own process
         assert pid_alive(os.getpid()) and not later.running()
     finally:
+        # The runner's own pid file back, so that stop() ends it (it was left running before).
+        if own is not None:
+            with open(job.pidfile, 'w') as f:
+                f.write(own)
         job.stop()
 
 
