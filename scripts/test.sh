@@ -231,14 +231,15 @@ if [ "${1:-all}" != fast ]; then
   # inherit this shell's cgroup or priority; the scenarios started above keep theirs).
   enter_cgroup checks || renice -n 10 -p $$ >/dev/null
 fi
-# The checks run in three chains (in the checks' cgroup while the scenarios run): the static
-# checks, unit and integration tests from the start (the integration tests take about 360 CPU-s
+# The checks run in chains (in the checks' cgroup while the scenarios run): the static checks
+# and integration tests from the start, the unit tests beside them (the integration tests take about 360 CPU-s
 # over most of the scenarios' time); and, once only one scenario is left, README command 1 (a
 # SecretFlow job on this machine) and the ecosystem's CPU-heavy checks (Galaxy's importer,
 # ansible-test sanity), two chains side by side, into logs printed after the others. Measured
 # (2026-12-06): one chain ended 3 minutes after the last scenario, on one core; all three from
 # the start starved each other (README command 1 took 17 minutes, the integration tests 40),
-# and the scenarios took no less.
+# and the scenarios took no less; this order (run R2): 36.3 minutes, the checks ending about 2
+# minutes after the last scenario (README, "The test suite's time").
 while_more_than_one_scenario_runs() {
   local s running
   [ "${1:-all}" = fast ] && return
