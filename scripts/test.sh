@@ -158,6 +158,7 @@ scenario() {
 # at the end. The suite's wall time is then about that of the longest scenario: on 2 cores the
 # suite is bound by the CPU (README, "Performance"), so only less work shortens it.
 SCENARIOS=${SFDEPLOY_SCENARIOS:-default production containers}
+[ "${1:-all}" = fast ] && SCENARIOS=""
 LOGS=$(mktemp -d)
 # Each scenario - its controller side (molecule, ansible, pytest) and its hosts (create.yml reads
 # SFDEPLOY_TESTBED_CGROUP) - runs in a cgroup of its own where the machine has cgroup v1 and this
@@ -232,17 +233,16 @@ if [ "${1:-all}" != fast ]; then
   enter_cgroup checks || renice -n 10 -p $$ >/dev/null
 fi
 # The checks run in chains (in the checks' cgroup while the scenarios run): the static checks
-# and integration tests from the start, the unit tests beside them (the integration tests take about 360 CPU-s
-# over most of the scenarios' time); and, once only one scenario is left, README command 1 (a
-# SecretFlow job on this machine) and the ecosystem's CPU-heavy checks (Galaxy's importer,
-# ansible-test sanity), two chains side by side, into logs printed after the others. Measured
-# (2026-12-06): one chain ended 3 minutes after the last scenario, on one core; all three from
-# the start starved each other (README command 1 took 17 minutes, the integration tests 40),
-# and the scenarios took no less; this order (run R2): 36.3 minutes, the checks ending about 2
-# minutes after the last scenario (README, "The test suite's time").
+# and the integration tests (about 360 CPU-s over most of the scenarios' time) here, the unit
+# tests beside them, and, once only one scenario is left, README command 1 (a SecretFlow job on
+# this machine) and the ecosystem's CPU-heavy checks (Galaxy's importer, ansible-test sanity),
+# two chains side by side. Measured (2026-12-06): one chain ended 3 minutes after the last
+# scenario, on one core; all chains from the start starved each other (README command 1 took 17
+# minutes, the integration tests 40) and the scenarios took no less; this order (run R2): 36.3
+# minutes, the checks ending about 2 minutes after the last scenario (README, "The test suite's
+# time").
 while_more_than_one_scenario_runs() {
   local s running
-  [ "${1:-all}" = fast ] && return
   while :; do
     running=0
     for s in $SCENARIOS; do [ -e "$LOGS/$s.rc" ] || running=$((running + 1)); done
@@ -250,32 +250,36 @@ while_more_than_one_scenario_runs() {
     sleep 5
   done
 }
-# The tarball first: the second of those chains reads it.
-step collection-build build
-( while_more_than_one_scenario_runs "${1:-all}"
-  step readme-setup readme_setup ) >"$OUT/last-1.log" 2>&1 &
-LAST1=$!
-( while_more_than_one_scenario_runs "${1:-all}"
+unit_tests() { step unit-tests unit; }  # they mostly wait (3 CPU-s in 75 s)
+readme_last() { while_more_than_one_scenario_runs; step readme-setup readme_setup; }
+ecosystem_last() {
+  while_more_than_one_scenario_runs
   step collection-installed installed
   step docs-lint docs_lint
   step changelog-lint changelog
   step galaxy-importer importer
   step execution-environment ee
-  step ansible-test-sanity sanity ) >"$OUT/last-2.log" 2>&1 &
-LAST2=$!
-# The unit tests mostly wait (3 CPU-s in 75 s): beside the chain, so that it reaches the
-# integration tests sooner.
-step unit-tests unit >"$OUT/unit.log" 2>&1 &
-UNIT=$!
+  step ansible-test-sanity sanity
+}
+CHAINS=()
+beside() {  # beside CHAIN: run the function CHAIN in the background, its output into a log
+  "$1" >"$OUT/$1.log" 2>&1 &
+  CHAINS+=("$1:$!")
+}
+# The tarball first: ecosystem_last reads it.
+step collection-build build
+beside unit_tests
+beside readme_last
+beside ecosystem_last
 step ansible-lint lint
 step ansible-doc docs
 step claims-map claims
 step integration-tests integration
-wait "$UNIT" "$LAST1" "$LAST2"
-cat "$OUT/unit.log" "$OUT/last-1.log" "$OUT/last-2.log"
-if [ "${1:-all}" != fast ]; then
-  finish_scenarios
-fi
+for chain in "${CHAINS[@]}"; do
+  wait "${chain#*:}"
+  cat "$OUT/${chain%%:*}.log"
+done
+finish_scenarios
 passed=$(grep -c ' passed$' "$OUT/outcomes")
 failures=()
 while read -r name outcome; do
