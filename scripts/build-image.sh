@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build an image for ray_runtime: container from the collection's own package lock: a Debian-
 # family base with python3 (python3-venv), SecretFlow and its pins installed with uv from the
-# lock (--require-hashes, so every file is the one the lock names), stunnel4 for SPU's TLS front
-# and libgomp1. The image's PATH starts with its SecretFlow environment (ray, python).
+# lock (--require-hashes, so every file is the one the lock names) with their bytecode, stunnel4
+# for SPU's TLS front and libgomp1. The image's PATH starts with its SecretFlow environment (ray, python).
 #   scripts/build-image.sh --base IMAGE --tag NAME [--lock FILE] [--save ARCHIVE] [--uv-cache DIR] [--engine podman|docker]
 #     --base      the base image (e.g. debian:bookworm with python3-venv, or your site's)
 #     --tag       the image's name: ray_container_image
@@ -42,8 +42,10 @@ else mounts+=(-e UV_CACHE_DIR=/tmp/sfdeploy-uv-cache); fi
   apt-get install -y -qq --no-install-recommends python3-venv stunnel4 libgomp1 ca-certificates >/dev/null
   rm -rf /var/lib/apt/lists/*
   python3 -m venv --without-pip /opt/secretflow
+  # With the bytecode: each start of a node is a new container (--rm), where Python would
+  # otherwise compile Ray and SecretFlow again in every process of the node and of each job.
   SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt UV_LINK_MODE=copy \
-    uv pip install --quiet --python /opt/secretflow/bin/python --require-hashes --no-deps -r /tmp/sfdeploy.lock
+    uv pip install --quiet --compile-bytecode --python /opt/secretflow/bin/python --require-hashes --no-deps -r /tmp/sfdeploy.lock
   rm -rf /tmp/sfdeploy-uv-cache' >&2
 "$engine" commit --change 'ENV PATH=/opt/secretflow/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change 'CMD ["/bin/bash"]' --change 'STOPSIGNAL SIGTERM' "$work" "$tag" >/dev/null

@@ -130,13 +130,25 @@ importer() {
 unit() { limit 600 python -m pytest -q -p no:cacheprovider tests/unit; }
 # README command 1 (scripts/setup.sh) as a user runs it on this machine: the job's answer; again
 # with nothing to do (changed=0); and in check mode (changed=0). The job is skipped in the last two.
+# From a shell with PYTHONDONTWRITEBYTECODE set (as this machine's is): the local connection
+# passes it on, but the Ray nodes and the job write SecretFlow's bytecode into the environment.
 readme_setup() {
-  local out run
+  local out run pid
   for run in "" "--skip-tags job" "--skip-tags job --check"; do
     # shellcheck disable=SC2086  # the run's arguments, split on purpose
-    out=$(limit 1200 bash scripts/setup.sh $run 2>&1) || { printf '%s\n' "$out" | tail -40; echo "setup.sh $run failed"; return 1; }
+    out=$(PYTHONDONTWRITEBYTECODE=1 limit 1200 bash scripts/setup.sh $run 2>&1) || { printf '%s\n' "$out" | tail -40; echo "setup.sh $run failed"; return 1; }
     if [ -z "$run" ] && ! grep -q "the job''s result is the expected one" <<<"$out"; then
       printf '%s\n' "$out" | tail -40; echo "setup.sh: no expected result"; return 1
+    fi
+    if [ -z "$run" ]; then
+      for pid in $(pgrep -f '/sfdeploy/(alice|bob)-local/venv/.*/raylet/raylet'); do
+        if tr '\0' '\n' <"/proc/$pid/environ" | grep -q '^PYTHONDONTWRITEBYTECODE='; then
+          echo "setup.sh: the Ray node $pid runs with PYTHONDONTWRITEBYTECODE"; return 1
+        fi
+      done
+      if ! compgen -G "$HOME/.local/share/sfdeploy/alice-local/venv/lib/python3*/site-packages/secretflow/__pycache__/*.pyc" >/dev/null; then
+        echo "setup.sh: the job left no bytecode of SecretFlow in alice's environment"; return 1
+      fi
     fi
     if [ -n "$run" ] && grep -E '^[a-z-]+ +: ok=' <<<"$out" | grep -qv ' changed=0 '; then
       printf '%s\n' "$out" | grep -A6 'PLAY RECAP'; echo "setup.sh $run changed something"; return 1

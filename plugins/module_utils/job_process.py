@@ -122,6 +122,10 @@ class JobDir(object):
         job_env.update(env or {})
         argv = [python, self.runner, self.spec]
         full_env = dict(os.environ)
+        # The driver's Python writes the bytecode of what it imports into the environment, once:
+        # a PYTHONDONTWRITEBYTECODE of the shell that ran ansible-playbook (a local connection
+        # passes it on) would have every job compile SecretFlow again (job_env may still set it).
+        full_env.pop('PYTHONDONTWRITEBYTECODE', None)
         if container:
             engine, name = container
             argv = [engine, 'exec', '--workdir', self.path] + \

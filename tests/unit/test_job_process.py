@@ -62,6 +62,20 @@ def test_a_crashed_driver_is_reported(tmp_path):
     assert result is None and reason == 'the job process exited without a result'
 
 
+def test_the_driver_writes_its_bytecode_whatever_the_launching_shell_said(tmp_path, monkeypatch):
+    """A PYTHONDONTWRITEBYTECODE inherited from the controller's shell (local connection) does not
+    reach the driver, which would compile SecretFlow again in every job; the job's env may set it."""
+    monkeypatch.setenv('PYTHONDONTWRITEBYTECODE', '1')
+    shows = ('import json, os, sys; spec = json.load(open(sys.argv[1])); '
+             'json.dump({"ok": True, "result": [sys.dont_write_bytecode, os.environ.get("PYTHONDONTWRITEBYTECODE")]}, '
+             'open(spec["result_path"], "w"))')
+    for env, seen in (({}, [False, None]), ({'PYTHONDONTWRITEBYTECODE': 'x'}, [True, 'x'])):
+        job = JobDir(str(tmp_path / ('job%d' % len(env))))
+        job.launch(sys.executable, shows, {}, env=env)
+        result, reason = job.wait(time.time() + 30)
+        assert reason is None and result['result'] == seen, (env, result)
+
+
 def test_spec_carries_result_and_status_paths(tmp_path):
     job = JobDir(str(tmp_path / 'job'))
     job.launch(sys.executable, 'pass', {'x': 1})
