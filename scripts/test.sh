@@ -133,7 +133,7 @@ unit() { limit 600 python -m pytest -q -p no:cacheprovider tests/unit; }
 # From a shell with PYTHONDONTWRITEBYTECODE set (as this machine's is): the local connection
 # passes it on, but the Ray nodes and the job write SecretFlow's bytecode into the environment.
 readme_setup() {
-  local out run pid
+  local out run pid nodes
   for run in "" "--skip-tags job" "--skip-tags job --check"; do
     # shellcheck disable=SC2086  # the run's arguments, split on purpose
     out=$(PYTHONDONTWRITEBYTECODE=1 limit 1200 bash scripts/setup.sh $run 2>&1) || { printf '%s\n' "$out" | tail -40; echo "setup.sh $run failed"; return 1; }
@@ -141,7 +141,9 @@ readme_setup() {
       printf '%s\n' "$out" | tail -40; echo "setup.sh: no expected result"; return 1
     fi
     if [ -z "$run" ]; then
-      for pid in $(pgrep -f '/sfdeploy/(alice|bob)-local/venv/.*/raylet/raylet'); do
+      nodes=$(pgrep -f '/sfdeploy/(alice|bob)-local/venv/.*/raylet/raylet')
+      [ "$(wc -w <<<"$nodes")" = 2 ] || { echo "setup.sh: not the 2 raylets of alice and bob: $nodes"; return 1; }
+      for pid in $nodes; do
         if tr '\0' '\n' <"/proc/$pid/environ" | grep -q '^PYTHONDONTWRITEBYTECODE='; then
           echo "setup.sh: the Ray node $pid runs with PYTHONDONTWRITEBYTECODE"; return 1
         fi
