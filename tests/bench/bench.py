@@ -86,11 +86,27 @@ def inventory(directory):
     return path
 
 
-def playbook(inv, path, *extra, count_file=None):
+def machine_cpu():
+    """CPU-seconds the whole machine has used since boot (the controller, the hosts, everything):
+    /proc/stat's busy fields (idle, I/O wait and the hypervisor's steal left out)."""
+    with open('/proc/stat') as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+    return (user + nice + system + irq + softirq) / os.sysconf('SC_CLK_TCK')
+
+
+def settled():
+    """Let a phase start on a quiet disk: the previous phase's writes (a removed host's 2.4 GB
+    environment, the floor's) written back, so they do not slow the next one."""
+    os.sync()
+
+
+def playbook(inv, path, *extra, count_file=None, timeline_file=None):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
                ANSIBLE_HOST_KEY_CHECKING='False', ANSIBLE_PIPELINING='True',
                ANSIBLE_CALLBACK_PLUGINS=os.path.join(ROOT, 'tests', 'bench', 'callback_plugins'),
-               ANSIBLE_CALLBACKS_ENABLED='sfdeploy_count', SFDEPLOY_COUNT_FILE=count_file or os.devnull)
+               ANSIBLE_CALLBACKS_ENABLED='sfdeploy_count', SFDEPLOY_COUNT_FILE=count_file or os.devnull,
+               SFDEPLOY_TIMELINE_FILE=timeline_file or os.devnull)
     start = time.time()
     proc = subprocess.run(['ansible-playbook', '-i', inv, os.path.join(ROOT, path)] + list(extra), cwd=ROOT,
                           env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
@@ -143,6 +159,21 @@ def ray_by_hand_script(name):
     return ('/opt/floor/bin/ray start --head --node-ip-address=%s --port=6379 --num-cpus=2 '
             '--object-store-memory=300000000 --include-dashboard=false --disable-usage-stats '
             '--resources=\'{"%s": 16}\' >/dev/null' % (ip, party))
+
+
+def slowest(timeline_file, count=8):
+    """The cold run's slowest tasks: (start, seconds, name), start from the run's first task,
+    seconds until the last host's result."""
+    with open(timeline_file) as f:
+        entries = json.load(f)
+    first = min(e[2] for e in entries)
+    tasks = {}
+    for _host, name, started, ended, _ran in entries:
+        key = (started, name)
+        tasks[key] = max(tasks.get(key, started), ended)
+    rows = sorted(((started - first, ended - started, name) for (started, name), ended in tasks.items()),
+                  key=lambda r: -r[1])[:count]
+    return sorted(rows)
 
 
 def totals(count_file):
@@ -214,15 +245,26 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         inv = inventory(tmp)
-        count = os.path.join(tmp, 'count.json')
+        count, timeline = os.path.join(tmp, 'count.json'), os.path.join(tmp, 'timeline.json')
         try:
             fresh_hosts(inv)
+            settled()
+            cpu = machine_cpu()
             floor, _unused = everywhere(floor_script)
+            floor_cpu, cpu = machine_cpu() - cpu, machine_cpu()
             ray_boot, _unused = everywhere(ray_by_hand_script)
+            ray_cpu = machine_cpu() - cpu
             fresh_hosts(inv)
-            cold, _unused = playbook(inv, 'playbooks/production.yml', '--skip-tags', 'job', count_file=count)
+            settled()
+            cpu = machine_cpu()
+            cold, _unused = playbook(inv, 'playbooks/production.yml', '--skip-tags', 'job', count_file=count,
+                                     timeline_file=timeline)
+            cold_cpu = machine_cpu() - cpu
             cold_tasks, cold_trips = totals(count)
+            cold_slowest = slowest(timeline)
+            cpu = machine_cpu()
             noop, out = playbook(inv, 'playbooks/production.yml', '--skip-tags', 'job', count_file=count)
+            noop_cpu = machine_cpu() - cpu
             noop_tasks, noop_trips = totals(count)
             changed = sorted(set(int(n) for n in re.findall(r'changed=(\d+)', out)))
             # A first job warms the new clusters up (workers, imports) and writes the spec the by-hand run
@@ -254,14 +296,16 @@ def main():
 
     sf, hand_median = median(durations), median(hand_durations)
     rows = [
-        ('floor: apt-get update + OS packages + venv + uv install, 3 hosts in parallel', '%.0f s' % floor, '-', '-'),
+        ('floor: apt-get update + OS packages + venv + uv install, 3 hosts in parallel',
+         '%.0f s (CPU %.0f s)' % (floor, floor_cpu), '-', '-'),
         ('floor + the Ray heads started by hand (ray start --head, 3 hosts in parallel)',
-         '%.0f s (+%.0f s)' % (floor + ray_boot, ray_boot), '-', '-'),
+         '%.0f s (+%.0f s; CPU %.0f s)' % (floor + ray_boot, ray_boot, floor_cpu + ray_cpu), '-', '-'),
         ('production.yml --skip-tags job, cold (tasks / round trips a host: %d / %d)' % (cold_tasks, cold_trips),
-         '%.0f s' % cold, '%.1fx the floor, %.1fx with Ray' % (cold / floor, cold / (floor + ray_boot)),
-         'at most 1.5x'),
+         '%.0f s (CPU %.0f s)' % (cold, cold_cpu),
+         '%.1fx the floor, %.1fx with Ray' % (cold / floor, cold / (floor + ray_boot)), 'at most 1.5x'),
         ('the same again, nothing to do (changed=%s; tasks / round trips a host: %d / %d)'
-         % (','.join(map(str, changed)), noop_tasks, noop_trips), '%.0f s' % noop, '-', 'at most 20 s'),
+         % (','.join(map(str, changed)), noop_tasks, noop_trips), '%.0f s (CPU %.0f s)' % (noop, noop_cpu), '-',
+         'at most 20 s'),
         ('scripts/setup.sh --skip-tags job a second time (local inventory)', '%.0f s' % setup_again, '-',
          'at most 10 s'),
         ('launch skew with --forks 1, three parties', '%.2f s' % skew, '-', 'at most 0.5 s'),
@@ -281,6 +325,10 @@ def main():
     for kind in ('sf_job', 'hand'):
         cells = ['%s %s' % (phase, ' '.join('%.1f' % run[phase] for run in split[kind])) for phase, _b, _e in PHASES]
         print('  %-7s %s' % (kind, '  '.join(cells)))
+    print('\nThe cold run\'s slowest tasks (from its start, seconds until the last host\'s result):')
+    for start, seconds, name in cold_slowest:
+        print('  %5.1f  %5.1f  %s' % (start, seconds, name))
+    print('\nCPU: CPU-seconds of the whole machine (controller and hosts) during the row\'s run.')
     print('\n%s, %d cores, %s' % (time.strftime('%Y-%m-%d'), os.cpu_count(), IMAGE))
 
 

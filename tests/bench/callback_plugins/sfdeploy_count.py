@@ -3,12 +3,14 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark helper: counts, per host, the tasks that ran and the round trips to the host (module
 executions on it; controller-side actions and skips are not round trips), and writes them as
-JSON to $SFDEPLOY_COUNT_FILE at the end of the run."""
+JSON to $SFDEPLOY_COUNT_FILE at the end of the run; with $SFDEPLOY_TIMELINE_FILE also every
+task's result per host as [host, task, task start, result time, ran] (epoch seconds)."""
 
 from __future__ import annotations
 
 import json
 import os
+import time
 
 from ansible.plugins.callback import CallbackBase
 
@@ -16,7 +18,9 @@ DOCUMENTATION = r'''
 name: sfdeploy_count
 type: aggregate
 short_description: Count tasks and round trips per host (the benchmark's)
-description: Writes {host - {tasks, round_trips}} to the file named by SFDEPLOY_COUNT_FILE.
+description:
+  - Writes {host - {tasks, round_trips}} to the file named by SFDEPLOY_COUNT_FILE.
+  - Writes [host, task, task start, result time, ran] for every result to the file named by SFDEPLOY_TIMELINE_FILE.
 '''
 
 # Actions that run on the controller only.
@@ -34,11 +38,17 @@ class CallbackModule(CallbackBase):
     def __init__(self):
         super().__init__()
         self.counts = {}
+        self.timeline = []
+        self.task_started = None
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self.task_started = time.time()
 
     def _count(self, result, ran=True):
         host = result._host.get_name()
         entry = self.counts.setdefault(host, {'tasks': 0, 'round_trips': 0})
         entry['tasks'] += 1
+        self.timeline.append((host, result._task.get_name(), self.task_started, time.time(), ran))
         action = result._task.action.rsplit('.', 1)[-1]
         delegated = result._task.delegate_to in ('localhost', '127.0.0.1')
         if ran and action not in LOCAL and not delegated:
@@ -64,3 +74,7 @@ class CallbackModule(CallbackBase):
         if path:
             with open(path, 'w') as f:
                 json.dump(self.counts, f)
+        path = os.environ.get('SFDEPLOY_TIMELINE_FILE')
+        if path:
+            with open(path, 'w') as f:
+                json.dump(self.timeline, f)
