@@ -95,6 +95,13 @@ def machine_cpu():
     return (user + nice + system + irq + softirq) / os.sysconf('SC_CLK_TCK')
 
 
+def with_cpu(run, *args, **kwargs):
+    """run(*args, **kwargs)'s return value, and the machine's CPU-seconds during it."""
+    before = machine_cpu()
+    value = run(*args, **kwargs)
+    return value, machine_cpu() - before
+
+
 def settled():
     """Let a phase start on a quiet disk: the previous phase's writes (a removed host's 2.4 GB
     environment, the floor's) written back, so they do not slow the next one."""
@@ -249,22 +256,16 @@ def main():
         try:
             fresh_hosts(inv)
             settled()
-            cpu = machine_cpu()
-            floor, _unused = everywhere(floor_script)
-            floor_cpu, cpu = machine_cpu() - cpu, machine_cpu()
-            ray_boot, _unused = everywhere(ray_by_hand_script)
-            ray_cpu = machine_cpu() - cpu
+            (floor, _unused), floor_cpu = with_cpu(everywhere, floor_script)
+            (ray_boot, _unused), ray_cpu = with_cpu(everywhere, ray_by_hand_script)
             fresh_hosts(inv)
             settled()
-            cpu = machine_cpu()
-            cold, _unused = playbook(inv, 'playbooks/production.yml', '--skip-tags', 'job', count_file=count,
-                                     timeline_file=timeline)
-            cold_cpu = machine_cpu() - cpu
+            (cold, _unused), cold_cpu = with_cpu(playbook, inv, 'playbooks/production.yml', '--skip-tags', 'job',
+                                                 count_file=count, timeline_file=timeline)
             cold_tasks, cold_trips = totals(count)
             cold_slowest = slowest(timeline)
-            cpu = machine_cpu()
-            noop, out = playbook(inv, 'playbooks/production.yml', '--skip-tags', 'job', count_file=count)
-            noop_cpu = machine_cpu() - cpu
+            (noop, out), noop_cpu = with_cpu(playbook, inv, 'playbooks/production.yml', '--skip-tags', 'job',
+                                             count_file=count)
             noop_tasks, noop_trips = totals(count)
             changed = sorted(set(int(n) for n in re.findall(r'changed=(\d+)', out)))
             # A first job warms the new clusters up (workers, imports) and writes the spec the by-hand run
