@@ -327,7 +327,10 @@ def test_a_machine_gets_only_the_files_it_lacks_and_a_download_or_copy_shows_its
 
 
 def test_an_offline_host_on_the_index_is_refused_naming_it_before_any_host_changes():
-    proc = playbook('playbooks/production.yml', '--skip-tags', 'job', '-e', 'secretflow_install_source=index')
+    # Another uv than the installed one: every host has something to install from the index (a host
+    # whose packages match the pins needs no index, and is not asked: test_2_security's verbose run).
+    proc = playbook('playbooks/production.yml', '--skip-tags', 'job', '-e', 'secretflow_install_source=index',
+                    '-e', 'secretflow_uv_version=0.4.30')
     out = ' '.join(proc.stdout.split())
     assert proc.returncode != 0, proc.stdout[-3000:]
     for name in OFFLINE:
