@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import grp
 import hashlib
 import os
+import pwd
 import tempfile
 
 
@@ -46,3 +48,33 @@ def write_atomic(path, content, mode, uid=None, gid=None):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+class OwnedFiles(object):
+    """Files of one directory with one owner and group (names or numeric ids), for a module:
+    written atomically, their attributes compared and fixed (not in check mode)."""
+
+    def __init__(self, module, directory, owner, group):
+        self.m = module
+        self.dir = directory
+        try:
+            self.uid = int(owner) if str(owner).isdigit() else pwd.getpwnam(owner).pw_uid
+            self.gid = int(group) if str(group).isdigit() else grp.getgrnam(group).gr_gid
+        except KeyError as exc:
+            module.fail_json(msg='tls_owner %s or tls_group %s does not exist on this host: %s' % (owner, group, exc))
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def write(self, name, data, mode):
+        write_atomic(self.path(name), data, mode, self.uid, self.gid)
+
+    def fix_attributes(self, name, mode):
+        """Owner, group and mode of an existing file; True when they had to change."""
+        st = os.stat(self.path(name))
+        if (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (mode, self.uid, self.gid):
+            return False
+        if not self.m.check_mode:
+            os.chown(self.path(name), self.uid, self.gid)
+            os.chmod(self.path(name), mode)
+        return True

@@ -86,14 +86,12 @@ actions:
 
 import base64
 import datetime
-import grp
 import ipaddress
 import os
-import pwd
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sfdeploy.secretflow.plugins.module_utils.files import read, write_atomic
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.files import OwnedFiles, read
 
 try:
     from cryptography import x509
@@ -161,35 +159,6 @@ def _signed_by(cert, ca_cert):
         return True
     except Exception:
         return False
-
-
-class Files(object):
-    def __init__(self, module):
-        self.m = module
-        p = module.params
-        self.dir = p['dir']
-        try:
-            self.uid = int(p['owner']) if str(p['owner']).isdigit() else pwd.getpwnam(p['owner']).pw_uid
-            self.gid = int(p['group']) if str(p['group']).isdigit() else grp.getgrnam(p['group']).gr_gid
-        except KeyError as exc:
-            module.fail_json(msg='tls_owner %s or tls_group %s does not exist on this host: %s'
-                             % (p['owner'], p['group'], exc))
-
-    def path(self, name):
-        return os.path.join(self.dir, name)
-
-    def write(self, name, data, mode):
-        write_atomic(self.path(name), data, mode, self.uid, self.gid)
-
-    def fix_attributes(self, name, mode):
-        """Owner, group and mode of an existing file; True when they had to change."""
-        st = os.stat(self.path(name))
-        if (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (mode, self.uid, self.gid):
-            return False
-        if not self.m.check_mode:
-            os.chown(self.path(name), self.uid, self.gid)
-            os.chmod(self.path(name), mode)
-        return True
 
 
 def _key(files, name, actions, check):
@@ -274,7 +243,7 @@ def main():
     p = module.params
     check = module.check_mode
     actions = []
-    files = Files(module)
+    files = OwnedFiles(module, p['dir'], p['owner'], p['group'])
     if not os.path.isdir(files.dir):
         actions.append('directory')
         if check:

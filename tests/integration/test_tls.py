@@ -3,6 +3,7 @@ directory): who signs whom, who trusts whom, where the keys are, and a second ru
 nothing. Only the tls role runs (--tags tls), so no SecretFlow is needed."""
 import base64
 import os
+import re
 import stat
 import textwrap
 
@@ -72,6 +73,21 @@ def test_each_party_has_its_own_ca_and_trusts_only_the_peers(tmp_path):
         sans = _cert(d / 'node.crt').extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         assert '127.0.0.1' in [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)]
     assert 'PRIVATE KEY' not in proc.stdout
+    _check_idempotent(inventory)
+    # A trust file whose mode was changed, and one whose text was: each is put right (sf_tls_trust),
+    # the other heads' files left alone, and the text's change shown with --diff.
+    trusted = {me: (tmp_path / me / 'peers-ca.pem').read_text() for me in ('a1', 'b1')}
+    os.chmod(tmp_path / 'a1' / 'peers-ca.pem', 0o600)
+    with open(tmp_path / 'b1' / 'peers-ca.pem', 'a') as f:
+        f.write('not a certificate\n')
+    fixed = _run(inventory, '--diff')
+    assert fixed.returncode == 0, fixed.stdout[-3000:]
+    assert '+not a certificate' not in fixed.stdout and '-not a certificate' in fixed.stdout, fixed.stdout[-3000:]
+    changed = dict(re.findall(r'^(a1|b1)\s+: ok=\d+\s+changed=(\d+)', fixed.stdout, re.M))
+    assert changed == {'a1': '1', 'b1': '1'}, fixed.stdout[-3000:]
+    for me in ('a1', 'b1'):
+        assert (tmp_path / me / 'peers-ca.pem').read_text() == trusted[me]
+        assert stat.S_IMODE(os.stat(tmp_path / me / 'peers-ca.pem').st_mode) == 0o644
     _check_idempotent(inventory)
 
 
