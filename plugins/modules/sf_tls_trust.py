@@ -16,7 +16,7 @@ description:
     that already holds it only gets its owner, group and mode corrected when they differ.
   - One module run on a file that is already right, where C(ansible.builtin.copy) makes two (a stat, then the
     file module for the attributes).
-  - Certificates are public: with C(--diff) the old and new text are shown.
+  - Certificates are public, so with C(--diff) the old and new text are shown.
 author:
   - sfdeploy contributors (@sfdeploy)
 options:
