@@ -21,6 +21,8 @@ description:
   - Needs the Python C(cryptography) library on the host (the C(tls) role's I(tls_os_packages)).
 author:
   - sfdeploy contributors (@sfdeploy)
+extends_documentation_fragment:
+  - sfdeploy.secretflow.owned_files
 options:
   dir:
     description: The party's TLS directory.
@@ -35,14 +37,6 @@ options:
     type: list
     elements: str
     required: true
-  owner:
-    description: Owner of the files (a name or a numeric id).
-    type: str
-    default: root
-  group:
-    description: Group of the files (a name or a numeric id).
-    type: str
-    default: root
   validity_days:
     description: Validity of a new certificate.
     type: int

@@ -19,6 +19,8 @@ description:
   - Certificates are public, so with C(--diff) the old and new text are shown.
 author:
   - sfdeploy contributors (@sfdeploy)
+extends_documentation_fragment:
+  - sfdeploy.secretflow.owned_files
 options:
   path:
     description: The file (the tls role's C(peers-ca.pem)).
@@ -28,14 +30,6 @@ options:
     description: The PEM text of the trusted CA certificates.
     type: str
     required: true
-  owner:
-    description: Owner of the file (a name or a numeric id).
-    type: str
-    default: root
-  group:
-    description: Group of the file (a name or a numeric id).
-    type: str
-    default: root
 attributes:
   check_mode:
     description: Can run in check mode and report what it would change without changing it.
