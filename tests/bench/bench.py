@@ -16,13 +16,22 @@ one table: each figure with the floor it is judged against, measured in the same
   skew       the launch skew with --forks 1
   setup.sh   scripts/setup.sh --skip-tags job a second time (this machine, the local inventory)
 
+Each row's CPU is the whole machine's (the controller and the hosts share its cores). Process
+accounting (acct(2), root) splits the floor's, the cold run's and the no-op run's by what did
+it: uv, apt and dpkg, the venv, the environment's Python, Ray, Ansible's controller and its
+modules on the hosts (cpu_by_kind).
+
 The hosts share the test bed's package cache (/var/cache/sfdeploy-testbed/uv), for the floor and
 the converge alike, as a site mirror would: what is compared is the orchestration around the
 installs, not the network.
 """
+import bisect
+import collections
+import ctypes
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 import tempfile
@@ -100,6 +109,88 @@ def with_cpu(run, *args, **kwargs):
     before = machine_cpu()
     value = run(*args, **kwargs)
     return value, machine_cpu() - before
+
+
+# BSD process accounting (acct(2), struct acct_v3): every process that ends during a run, with
+# its CPU and its parent, so that a row's CPU can be split by what did it (cpu_by_kind).
+ACCT_FORMAT = '<ccHIIIIIIf8H16s'
+ACCT_SIZE = struct.calcsize(ACCT_FORMAT)
+# A process's kind is that of its nearest ancestor (itself first) whose command is listed here.
+# The hosts' own Python (python3.11, Debian 12's, the one Ansible finds) is not listed: it is an
+# Ansible module when no listed command is above it, else part of what ran it (py3compile).
+RAY = 'Ray (ray, raylet, gcs_server, workers)'
+KINDS = (
+    ('uv installing the packages', ('uv', 'main2', 'tokio-rt-worker')),
+    ('apt and dpkg (OS packages, package lists)', ('apt-get', 'apt-cache', 'apt', 'dpkg')),
+    ('python3 -m venv (with ensurepip)', ('python3',)),
+    ("the environment's Python (pip installing uv, version checks, Ray's CLI)", ('python', 'pip')),
+    (RAY, ('ray', 'raylet', 'gcs_server')),
+    ('the controller (ansible-playbook and its forks, ssh)', ('ansible-playboo',)),
+)
+HOST_MODULES = 'Ansible modules on the hosts (python3.11)'
+UNACCOUNTED = 'still running at the end, or the kernel (Ray daemons, sshd, podman)'
+
+
+def _comp(value):
+    """acct's comp_t: 13-bit mantissa, 3-bit base-8 exponent."""
+    return (value & 0x1fff) << (3 * (value >> 13))
+
+
+def acct_records(path):
+    records = []
+    with open(path, 'rb') as f:
+        data = f.read()
+    for offset in range(0, len(data) - ACCT_SIZE + 1, ACCT_SIZE):
+        fields = struct.unpack(ACCT_FORMAT, data[offset:offset + ACCT_SIZE])
+        records.append({'pid': fields[6], 'ppid': fields[7], 'begin': fields[8], 'seconds': fields[9] / 100.0,
+                        'cpu': (_comp(fields[10]) + _comp(fields[11])) / 100.0,
+                        'comm': fields[18].split(b'\0')[0].decode(errors='replace')})
+    return records
+
+
+def cpu_by_kind(records, machine):
+    """CPU-seconds by KINDS (and HOST_MODULES, other), with the machine's rest as UNACCOUNTED."""
+    by_pid = collections.defaultdict(list)
+    for r in sorted(records, key=lambda r: r['begin']):
+        by_pid[r['pid']].append(r)
+    begins = dict((pid, [r['begin'] for r in rs]) for pid, rs in by_pid.items())
+
+    def parent(r):
+        # pids are reused: the parent is the last process of that pid begun before r.
+        i = bisect.bisect_right(begins.get(r['ppid'], []), r['begin'])
+        return by_pid[r['ppid']][i - 1] if i else None
+
+    owners = dict((comm, kind) for kind, comms in KINDS for comm in comms)
+    totals = collections.OrderedDict((kind, 0.0) for kind, _comms in KINDS)
+    totals[HOST_MODULES] = totals['other'] = 0.0
+    for r in records:
+        kind, seen, node = None, False, r
+        for _depth in range(64):
+            if node is None:
+                break
+            kind = owners.get(node['comm']) or (RAY if node['comm'].startswith('ray::') else None)
+            if kind:
+                break
+            seen = seen or node['comm'] == 'python3.11'
+            node = parent(node)
+        totals[kind or (HOST_MODULES if seen else 'other')] += r['cpu']
+    totals[UNACCOUNTED] = max(0.0, machine - sum(totals.values()))
+    return totals
+
+
+def accounted(run, *args, **kwargs):
+    """with_cpu(run, ...) under process accounting: (value, CPU-seconds, CPU by kind or None when
+    this kernel or user cannot account)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    with tempfile.NamedTemporaryFile(prefix='sfdeploy-acct-') as f:
+        if libc.acct(f.name.encode()) != 0:
+            value, cpu = with_cpu(run, *args, **kwargs)
+            return value, cpu, None
+        try:
+            value, cpu = with_cpu(run, *args, **kwargs)
+        finally:
+            libc.acct(None)
+        return value, cpu, cpu_by_kind(acct_records(f.name), cpu)
 
 
 def settled():
@@ -256,16 +347,17 @@ def main():
         try:
             fresh_hosts(inv)
             settled()
-            (floor, _unused), floor_cpu = with_cpu(everywhere, floor_script)
-            (ray_boot, _unused), ray_cpu = with_cpu(everywhere, ray_by_hand_script)
+            (floor, _unused), floor_cpu, floor_kinds = accounted(everywhere, floor_script)
+            (ray_boot, _unused), ray_cpu, ray_kinds = accounted(everywhere, ray_by_hand_script)
             fresh_hosts(inv)
             settled()
-            (cold, _unused), cold_cpu = with_cpu(playbook, inv, 'playbooks/production.yml', '--skip-tags', 'job',
-                                                 count_file=count, timeline_file=timeline)
+            (cold, _unused), cold_cpu, cold_kinds = accounted(playbook, inv, 'playbooks/production.yml',
+                                                              '--skip-tags', 'job', count_file=count,
+                                                              timeline_file=timeline)
             cold_tasks, cold_trips = totals(count)
             cold_slowest = slowest(timeline)
-            (noop, out), noop_cpu = with_cpu(playbook, inv, 'playbooks/production.yml', '--skip-tags', 'job',
-                                             count_file=count)
+            (noop, out), noop_cpu, noop_kinds = accounted(playbook, inv, 'playbooks/production.yml',
+                                                          '--skip-tags', 'job', count_file=count)
             noop_tasks, noop_trips = totals(count)
             changed = sorted(set(int(n) for n in re.findall(r'changed=(\d+)', out)))
             # A first job warms the new clusters up (workers, imports) and writes the spec the by-hand run
@@ -330,6 +422,14 @@ def main():
     for start, seconds, name in cold_slowest:
         print('  %5.1f  %5.1f  %s' % (start, seconds, name))
     print('\nCPU: CPU-seconds of the whole machine (controller and hosts) during the row\'s run.')
+    if cold_kinds:
+        print('\nWhere the CPU went (CPU-seconds; process accounting: each process that ended during the run')
+        print('by the nearest command above it that says what it is):')
+        floor_ray = dict((k, floor_kinds[k] + ray_kinds[k]) for k in floor_kinds)
+        print('  %-72s %10s %6s %6s' % ('', 'floor+Ray', 'cold', 'no-op'))
+        for kind in cold_kinds:
+            print('  %-72s %10.1f %6.1f %6.1f' % (kind, floor_ray[kind], cold_kinds[kind], noop_kinds[kind]))
+        print('  %-72s %10.1f %6.1f %6.1f' % ('the whole machine', floor_cpu + ray_cpu, cold_cpu, noop_cpu))
     print('\n%s, %d cores, %s' % (time.strftime('%Y-%m-%d'), os.cpu_count(), IMAGE))
 
 
