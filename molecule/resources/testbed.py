@@ -87,10 +87,11 @@ def a_second_run_changes_nothing(path, *extra, inventory=None):
     tasks named otherwise). Each scenario's first test is molecule's idempotence step so: the
     converge's playbook again. Without the job, which is a run and not a state (each scenario's
     job tests check that a run of the job alone changes nothing either): that keeps the suite from
-    running one more job per scenario."""
+    running one more job per scenario. Returns the run (its output in stdout)."""
     proc = playbook(path, '--skip-tags', 'job', *extra, inventory=inventory)
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert changed_counts(proc.stdout) and set(changed_counts(proc.stdout)) == {0}, changed_tasks(proc.stdout)
+    return proc
 
 
 def task_output(output, name):

@@ -26,9 +26,10 @@ author:
 options:
   state:
     description:
-      - C(configured) writes the node's files (not the unit) and reports whether the running node is stale;
-        C(started) also writes the unit and starts or restarts the node as needed; C(stopped) stops it;
-        C(absent) stops it and removes its unit, I(node_dir) and I(remove).
+      - C(configured) writes the node's files (not the unit) and reports whether the running node is stale,
+        and whether a C(started) call would do anything (RV(start_due)); C(started) also writes the unit and
+        starts or restarts the node as needed; C(stopped) stops it; C(absent) stops it and removes its unit,
+        I(node_dir) and I(remove).
     type: str
     choices: [configured, started, stopped, absent]
     default: started
@@ -53,7 +54,8 @@ options:
     description: The systemd unit's name, without C(.service).
     type: str
   unit:
-    description: The systemd unit's content.
+    description:
+      - The systemd unit's content. C(started) writes it; C(configured) only compares it, for RV(start_due).
     type: str
   restart:
     description: With C(started), restart a running node even when it is current.
@@ -93,7 +95,7 @@ running:
   returned: always
   type: bool
 action:
-  description: What was done to the service - C(none), C(started), C(restarted), C(stopped) or C(removed).
+  description: What was done to the service - C(none), C(started), C(restarted), C(enabled), C(stopped) or C(removed).
   returned: always
   type: str
 files_changed:
@@ -101,6 +103,12 @@ files_changed:
   returned: always
   type: list
   elements: str
+start_due:
+  description:
+    - Whether a C(started) call without I(restart) would change anything (start, restart, reload or enable the
+      service), given this call's files and I(unit). The ray role skips that call when it would not.
+  returned: when I(state=configured)
+  type: bool
 '''
 
 import hashlib
@@ -141,6 +149,20 @@ class Node(object):
         rc, out = self.run(['systemctl', 'show', '%s.service' % self.service,
                             '--property=LoadState,ActiveState,UnitFileState,NeedDaemonReload'], check=False)
         return dict(line.split('=', 1) for line in out.splitlines() if '=' in line)
+
+    def start_due(self, running, unit):
+        """Whether C(started) without I(restart) would change anything on this node, its files
+        already written: a node not running, a unit that differs or that systemd has not loaded
+        as written, a unit not enabled. (A stale node is reported on its own.)"""
+        if not running:
+            return True
+        if not self.systemd:
+            return False
+        if unit is not None and self.write_files({}, unit, True)[0]:
+            return True
+        state = self.systemd_state()
+        return (state.get('UnitFileState') != 'enabled' or state.get('LoadState') != 'loaded'
+                or state.get('NeedDaemonReload') == 'yes')
 
     def is_running(self):
         if self.systemd:
@@ -272,12 +294,16 @@ def main():
     out['diff'] = diffs + [{'before': {'stale': stale, 'running': running},
                             'after': {'stale': False, 'running': p['state'] == 'started' or running}}]
     if p['state'] == 'configured':
+        out['start_due'] = stale or node.start_due(running, p['unit'])
         module.exit_json(changed=bool(changed_files), **out)
 
     unit_changed = 'unit' in changed_files
     restart = stale or unit_changed or p['restart']
     if check:
+        # What start() would do: start, restart, or enable a unit that is not.
         action = 'started' if not running else ('restarted' if restart else 'none')
+        if action == 'none' and node.systemd and node.systemd_state().get('UnitFileState') != 'enabled':
+            action = 'enabled'
         module.exit_json(**_result(out, bool(changed_files) or action != 'none', action))
     if node.systemd:
         node.reload_if_needed(unit_changed)

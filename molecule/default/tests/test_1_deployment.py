@@ -8,7 +8,8 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
-from testbed import a_second_run_changes_nothing, changed_counts, host, knock, knock_from_here, playbook  # noqa: E402
+from testbed import (a_second_run_changes_nothing, changed_counts, host, knock, knock_from_here, playbook,  # noqa: E402
+                     task_output)
 
 VENV = '/opt/sfdeploy/envs/alice'  # the head's party's environment
 # molecule.yml's job_args: each party's private numbers.
@@ -16,7 +17,12 @@ VALUES = {'alice': [11, 22, 33], 'bob': [40, 25]}
 
 
 def test_a_second_run_changes_nothing():
-    a_second_run_changes_nothing('playbooks/simulate.yml')
+    proc = a_second_run_changes_nothing('playbooks/simulate.yml')
+    # Every node runs current, enabled and loaded as written (sf_ray_node's start_due): no start
+    # call anywhere, only the one call that compares the node's files.
+    for role in ('heads', 'workers'):
+        starts = task_output(proc.stdout, 'Start the node, or restart it on its new configuration (%s)' % role)
+        assert re.findall(r'^(\w+): \[', starts, re.M) == ['skipping', 'skipping'], starts
 
 
 @pytest.mark.parametrize('name,party', [('sim-alice', 'alice'), ('sim-bob', 'bob')])

@@ -1,5 +1,5 @@
 """Day 2 on the simulation test bed, in order: status, --check --diff of every playbook, a
-killed head, teardown, an interrupted converge. Runs after test_1_deployment.py."""
+killed head, a node stopped or disabled by hand, teardown, an interrupted converge. Runs after test_1_deployment.py."""
 import os
 import re
 import signal
@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', os.getcwd()), 'molecule', 'resources'))
 from testbed import (changed_counts, host, listening, playbook, playbook_args, playbooks_together, status,  # noqa: E402
-                     wait_until_healthy)
+                     task_output, wait_until_healthy)
 
 RAY_PORTS = {'sim-alice': [20000, 20001, 20002, 20003], 'sim-bob': [20001, 20002]}
 ANSWER = '"total": 131'  # molecule.yml's job_args: 66 + 65
@@ -58,6 +58,33 @@ def test_a_killed_head_is_restarted_the_worker_rejoins_and_a_job_succeeds():
     job = playbook('playbooks/simulate.yml', '--tags', 'job')
     assert job.returncode == 0, job.stdout[-4000:]
     assert "the job's result is the expected one" in job.stdout.replace("''", "'"), job.stdout[-3000:]
+
+
+def test_a_node_stopped_or_disabled_by_hand_is_put_back_by_the_next_run_and_only_there():
+    """The deploy run starts a node only where a start would do something (sf_ray_node's
+    start_due): the worker stopped by hand is started, the head whose unit was disabled is
+    enabled again without a restart, and the check run before says so and changes nothing."""
+    host('sim-bob').check_output('systemctl stop sfdeploy-ray-bob')
+    host('sim-alice').check_output('systemctl disable sfdeploy-ray-alice')
+    head = main_pid('sim-alice', 'alice')
+    try:
+        for extra in (['--check'], []):
+            proc = playbook('playbooks/simulate.yml', '--skip-tags', 'job', *extra)
+            assert proc.returncode == 0, proc.stdout[-4000:]
+            for role, name, other in (('heads', 'sim-alice', 'sim-bob'), ('workers', 'sim-bob', 'sim-alice')):
+                starts = task_output(proc.stdout, 'Start the node, or restart it on its new configuration (%s)' % role)
+                outcome = dict((h, o) for o, h in re.findall(r'^(\w+): \[([\w-]+)\]', starts, re.M))
+                assert outcome == {name: 'changed', other: 'skipping'}, (extra, starts)
+            if extra:
+                assert host('sim-bob').run('systemctl is-active sfdeploy-ray-bob').stdout.strip() != 'active'
+                assert host('sim-alice').run('systemctl is-enabled sfdeploy-ray-alice').stdout.strip() == 'disabled'
+        assert host('sim-bob').run('systemctl is-active sfdeploy-ray-bob').stdout.strip() == 'active'
+        assert host('sim-alice').run('systemctl is-enabled sfdeploy-ray-alice').stdout.strip() == 'enabled'
+        assert main_pid('sim-alice', 'alice') == head, 'the head was restarted to enable its unit'
+    finally:
+        host('sim-alice').run('systemctl enable sfdeploy-ray-alice')
+        host('sim-bob').run('systemctl start sfdeploy-ray-bob')
+    assert wait_until_healthy().returncode == 0
 
 
 def test_teardown_leaves_nothing_listening_and_nothing_installed():
