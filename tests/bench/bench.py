@@ -41,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-IMAGE = os.environ['SFDEPLOY_TESTBED_IMAGE']
+IMAGE = os.environ.get('SFDEPLOY_TESTBED_IMAGE', '')  # scripts/bench.sh sets it (the unit tests need none)
 NETWORK, SUBNET = 'sfdeploy-bench', '10.211.3.0/24'
 HOSTS = {'bench-alice': ('alice', '10.211.3.11'), 'bench-bob': ('bob', '10.211.3.21'),
          'bench-carol': ('carol', '10.211.3.31')}
