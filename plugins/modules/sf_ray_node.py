@@ -120,6 +120,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sfdeploy.secretflow.plugins.module_utils.files import read, write_atomic
 
 UNIT_DIR = '/etc/systemd/system'
+# systemd's ActiveState of a running node; the action start_plan reports for each command.
+RUNNING = ('active', 'activating', 'reloading')
+ACTIONS = {'start': 'started', 'restart': 'restarted'}
 
 
 class Node(object):
@@ -161,12 +164,28 @@ class Node(object):
         if unit is not None and self.write_files({}, unit, True)[0]:
             return True
         state = self.systemd_state()
-        return (state.get('UnitFileState') != 'enabled' or state.get('LoadState') != 'loaded'
-                or state.get('NeedDaemonReload') == 'yes')
+        return self.reload_due(False, state) or bool(self.start_plan(False, running, state)[0])
+
+    def start_plan(self, restart, running, state=None):
+        """What C(started) does once the node's files are written: the commands, and the action
+        it reports (C(started), C(restarted), C(enabled) or C(none)). The one decision that a
+        real run carries out and that check mode and C(start_due) only report. Under systemd,
+        whether the node runs is read from I(state) (the unit's, read now when not given)."""
+        if self.systemd:
+            unit = '%s.service' % self.service
+            state = self.systemd_state() if state is None else state
+            running = state.get('ActiveState') in RUNNING
+            steps = [['systemctl', 'enable', unit]] if state.get('UnitFileState') != 'enabled' else []
+            verb = 'start' if not running else 'restart' if restart else None
+            steps += [['systemctl', verb, unit]] if verb else []
+        else:
+            verb = 'start' if not running else 'restart' if restart else None
+            steps = [[self.nodectl, verb, self.dir]] if verb else []
+        return steps, ACTIONS[verb] if verb else ('enabled' if steps else 'none')
 
     def is_running(self):
         if self.systemd:
-            return self.systemd_state().get('ActiveState') in ('active', 'activating', 'reloading')
+            return self.systemd_state().get('ActiveState') in RUNNING
         if not os.path.exists(self.nodectl):
             return False
         return self.run([self.nodectl, 'status', self.dir], check=False)[0] == 0
@@ -192,33 +211,13 @@ class Node(object):
             os.makedirs(self.dir, mode=0o750)
         return changed, diffs
 
-    def reload_if_needed(self, unit_changed):
-        state = self.systemd_state()
-        if unit_changed or state.get('LoadState') != 'loaded' or state.get('NeedDaemonReload') == 'yes':
-            self.run(['systemctl', 'daemon-reload'])
+    @staticmethod
+    def reload_due(unit_changed, state):
+        return unit_changed or state.get('LoadState') != 'loaded' or state.get('NeedDaemonReload') == 'yes'
 
-    def start(self, restart):
-        if self.systemd:
-            state = self.systemd_state()
-            action = 'none'
-            if state.get('UnitFileState') != 'enabled':
-                self.run(['systemctl', 'enable', '%s.service' % self.service])
-                action = 'enabled'
-            if state.get('ActiveState') not in ('active', 'activating', 'reloading'):
-                self.run(['systemctl', 'start', '%s.service' % self.service])
-                return 'started'
-            if restart:
-                self.run(['systemctl', 'restart', '%s.service' % self.service])
-                return 'restarted'
-            return action
-        running = self.is_running()
-        if not running:
-            self.run([self.nodectl, 'start', self.dir])
-            return 'started'
-        if restart:
-            self.run([self.nodectl, 'restart', self.dir])
-            return 'restarted'
-        return 'none'
+    def reload_if_needed(self, unit_changed):
+        if self.reload_due(unit_changed, self.systemd_state()):
+            self.run(['systemctl', 'daemon-reload'])
 
     def stop(self):
         if self.systemd:
@@ -299,15 +298,11 @@ def main():
 
     unit_changed = 'unit' in changed_files
     restart = stale or unit_changed or p['restart']
-    if check:
-        # What start() would do: start, restart, or enable a unit that is not.
-        action = 'started' if not running else ('restarted' if restart else 'none')
-        if action == 'none' and node.systemd and node.systemd_state().get('UnitFileState') != 'enabled':
-            action = 'enabled'
-        module.exit_json(**_result(out, bool(changed_files) or action != 'none', action))
-    if node.systemd:
+    if node.systemd and not check:
         node.reload_if_needed(unit_changed)
-    action = node.start(restart)
+    steps, action = node.start_plan(restart, running)
+    for argv in [] if check else steps:
+        node.run(argv)
     module.exit_json(**_result(out, bool(changed_files) or action != 'none', action))
 
 

@@ -1,0 +1,38 @@
+# -*- coding: utf-8 -*-
+# Copyright: sfdeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of sf_async_wait (the module is the host side; its DOCUMENTATION describes both).
+
+The module waits on the host until the job's file says it has ended; then async_status, run once,
+collects the result, so that it reaches the play exactly as async_status gives it (Ansible
+decodes it, its warnings included). The job directory is the one async_status uses.
+"""
+
+from __future__ import annotations
+
+from ansible.plugins.action import ActionBase
+
+MODULE = 'sfdeploy.secretflow.sf_async_wait'
+SPEC = dict(jid=dict(type='str', required=True), timeout=dict(type='int', required=True),
+            interval=dict(type='float', default=0.5))
+
+
+class ActionModule(ActionBase):
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        _validated, args = self.validate_argument_spec(argument_spec=SPEC)
+        jid = args['jid']
+        # As ansible.builtin.async_status finds it (its action plugin).
+        async_dir = self._remote_expand_user(self.get_shell_option('async_dir', default='~/.ansible_async'))
+        waited = self._execute_module(module_name=MODULE, task_vars=task_vars,
+                                      module_args=dict(args, async_dir=async_dir))
+        if waited.get('failed') or not waited.get('finished'):
+            result.update(waited, failed=True, started=True, finished=False)
+            result.setdefault('msg', 'job %s has not ended after %s s (it goes on)' % (jid, args['timeout']))
+            return result
+        collected = self._execute_module(module_name='ansible.legacy.async_status', task_vars=task_vars,
+                                         module_args=dict(jid=jid, _async_dir=async_dir))
+        result.update(collected, ansible_job_id=jid, started=True, finished=bool(collected.get('finished')))
+        result['waited'] = waited.get('waited')
+        return result

@@ -1,0 +1,42 @@
+# -*- coding: utf-8 -*-
+# Copyright: sfdeploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Waiting on the host for a task Ansible runs in the background (``async`` with ``poll: 0``).
+
+Ansible's async wrapper writes the job's file, ``<async_dir>/<jid>``, as ``{"started": true, ...}``
+when the job begins, and replaces it (written beside it, then renamed) with the module's result
+when the job ends - or with a failure when the wrapper stopped it at its time limit.
+``async_status`` reads that file once, so waiting with it is a loop of module runs, each a Python
+start and Ansible's module code on the host (about 0.3 CPU-seconds) and a round trip from the
+controller, taken from the very work being waited for. ``wait`` reads the file on the host until
+the job has ended, in one module run (the ``sf_async_wait`` module and action plugin).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+
+def ended(path):
+    """Whether the job whose file is ``path`` has ended. Raises OSError when there is no such file
+    (no such job, or its file was removed)."""
+    with open(path) as f:
+        text = f.read()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        # Never seen (the wrapper renames a complete file into place); read as not ended yet.
+        return False
+    return not (isinstance(data, dict) and 'started' in data)
+
+
+def wait(path, timeout, interval=0.5, clock=time.monotonic, sleep=time.sleep):
+    """Read the job's file every ``interval`` seconds until the job has ended (True) or ``timeout``
+    seconds have passed (False). Raises OSError as ``ended`` does."""
+    deadline = clock() + timeout
+    while not ended(path):
+        if clock() >= deadline:
+            return False
+        sleep(min(interval, max(deadline - clock(), 0)))
+    return True

@@ -1,0 +1,62 @@
+"""sf_async_wait on this machine (connection local) against Ansible's real async wrapper: a
+background task that ends, one that fails, one still running at the timeout, an unknown job.
+Each wait is one run of the wait module and one of async_status, whatever the wait lasts."""
+import json
+import re
+import textwrap
+
+from runner import ansible_playbook
+
+PLAY = '''
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  tasks:
+    - {name: ends, command: sleep 3, async: 30, poll: 0, register: ends}
+    - {name: fails, command: sh -c 'sleep 1; exit 3', async: 30, poll: 0, register: fails}
+    - {name: runs, command: sleep 20, async: 40, poll: 0, register: runs}
+    - name: wait ends
+      sfdeploy.secretflow.sf_async_wait: {jid: "{{ ends.ansible_job_id }}", timeout: 30}
+      register: waited_ends
+    - name: wait fails
+      sfdeploy.secretflow.sf_async_wait: {jid: "{{ fails.ansible_job_id }}", timeout: 30}
+      register: waited_fails
+      ignore_errors: true
+    - name: wait runs
+      sfdeploy.secretflow.sf_async_wait: {jid: "{{ runs.ansible_job_id }}", timeout: 1}
+      register: waited_runs
+      ignore_errors: true
+    - name: wait nothing
+      sfdeploy.secretflow.sf_async_wait: {jid: "1.2", timeout: 5}
+      register: waited_nothing
+      ignore_errors: true
+    - name: keep
+      ansible.builtin.copy:
+        dest: "{{ out }}"
+        content: "{{ {'ends': waited_ends, 'fails': waited_fails, 'runs': waited_runs, 'nothing': waited_nothing} | to_json }}"
+        mode: '0600'
+'''
+
+
+def test_a_background_task_is_waited_for_on_the_host_and_collected_as_async_status_does(tmp_path):
+    play = tmp_path / 'play.yml'
+    play.write_text(textwrap.dedent(PLAY))
+    out = tmp_path / 'out.json'
+    proc = ansible_playbook('-vvv', '-i', 'localhost,', '-e', 'out=%s' % out, play)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    got = json.loads(out.read_text())
+    ends, fails, runs, nothing = got['ends'], got['fails'], got['runs'], got['nothing']
+    # Collected as async_status gives it: the command's own result.
+    assert ends['finished'] is True and ends['rc'] == 0 and ends['cmd'] == ['sleep', '3'], ends
+    assert not ends.get('failed') and ends['waited'] >= 1.0, ends
+    assert fails['failed'] is True and fails['finished'] is True and fails['rc'] == 3, fails
+    assert runs['failed'] is True and runs['finished'] is False, runs
+    assert 'has not ended after 1 s' in runs['msg'], runs
+    assert nothing['failed'] is True and 'could not find job 1.2' in nothing['msg'], nothing
+    # The waits ran each module once, on the host: a wait of seconds is no loop of module runs.
+    # (-vvv shows each module run as the interpreter's EXEC of its AnsiballZ file.)
+    runs_of = {name: len(re.findall(r"EXEC /bin/sh -c '\S+python\S* \S+/AnsiballZ_%s\.py" % name, proc.stdout))
+               for name in ('sf_async_wait', 'async_status')}
+    assert runs_of == {'sf_async_wait': 4, 'async_status': 2}, runs_of
