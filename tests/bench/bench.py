@@ -194,9 +194,21 @@ def accounted(run, *args, **kwargs):
 
 
 def settled():
-    """Let a phase start on a quiet disk: the previous phase's writes (a removed host's 2.4 GB
-    environment, the floor's) written back, so they do not slow the next one."""
+    """Let every phase start from the same machine state: the previous phase's writes (a removed
+    host's 2.4 GB environment, the floor's) written back, and the page cache emptied. Without
+    that, uv's copying into the environment cost the kernel more phase after phase (measured
+    here, the floor's very install on fresh hosts four times in a row: uv 17.6, 45.7, 80.4,
+    72.0 CPU-s; after emptying the cache before each, 20.6, 28.7, 26.1), so the floor, measured
+    first, was favoured over the rows after it. The state that piled up: the removed hosts'
+    memory cgroups, left dying while cached pages (the uv cache's files, read first by each
+    host) were charged to them - 116 memory cgroups before emptying the cache, 14 after. Every
+    phase now reads the uv cache from the disk alike."""
     os.sync()
+    try:
+        with open('/proc/sys/vm/drop_caches', 'w') as f:
+            f.write('3\n')
+    except OSError:
+        pass  # not root: the rows then drift as described
 
 
 def playbook(inv, path, *extra, count_file=None, timeline_file=None):
