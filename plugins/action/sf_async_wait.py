@@ -3,18 +3,23 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Controller side of sf_async_wait (the module is the host side; its DOCUMENTATION describes both).
 
-The module waits on the host until the job's file says it has ended; then async_status, run once,
-collects the result, so that it reaches the play exactly as async_status gives it (Ansible
-decodes it, its warnings included). The job directory is the one async_status uses.
+The module waits on the host until the job's file says it has ended, for at most ``poll`` seconds a
+run (another run follows until ``timeout``: the connection is never silent for longer, as a
+stateful firewall between the controller and a host may drop a connection idle for minutes);
+then async_status, run once, collects the result, so that it reaches the play exactly as
+async_status gives it (Ansible decodes it, its warnings included). The job directory is the one
+async_status uses.
 """
 
 from __future__ import annotations
+
+import time
 
 from ansible.plugins.action import ActionBase
 
 MODULE = 'sfdeploy.secretflow.sf_async_wait'
 SPEC = dict(jid=dict(type='str', required=True), timeout=dict(type='int', required=True),
-            interval=dict(type='float', default=0.5))
+            interval=dict(type='float', default=0.5), poll=dict(type='int', default=60))
 
 
 class ActionModule(ActionBase):
@@ -25,8 +30,16 @@ class ActionModule(ActionBase):
         jid = args['jid']
         # As ansible.builtin.async_status finds it (its action plugin).
         async_dir = self._remote_expand_user(self.get_shell_option('async_dir', default='~/.ansible_async'))
-        waited = self._execute_module(module_name=MODULE, task_vars=task_vars,
-                                      module_args=dict(args, async_dir=async_dir))
+        deadline = time.monotonic() + args['timeout']
+        runs, seconds = 0, 0.0
+        while True:
+            remaining = max(int(deadline - time.monotonic() + 0.999), 0)
+            waited = self._execute_module(module_name=MODULE, task_vars=task_vars, module_args=dict(
+                jid=jid, timeout=min(remaining, max(args['poll'], 1)), interval=args['interval'], async_dir=async_dir))
+            runs, seconds = runs + 1, seconds + waited.get('waited', 0.0)
+            if waited.get('failed') or waited.get('finished') or time.monotonic() >= deadline:
+                break
+        waited.update(waited=round(seconds, 1), wait_runs=runs)
         if waited.get('failed') or not waited.get('finished'):
             result.update(waited, failed=True, started=True, finished=False)
             result.setdefault('msg', 'job %s has not ended after %s s (it goes on)' % (jid, args['timeout']))
@@ -34,5 +47,5 @@ class ActionModule(ActionBase):
         collected = self._execute_module(module_name='ansible.legacy.async_status', task_vars=task_vars,
                                          module_args=dict(jid=jid, _async_dir=async_dir))
         result.update(collected, ansible_job_id=jid, started=True, finished=bool(collected.get('finished')))
-        result['waited'] = waited.get('waited')
+        result.update(waited=waited['waited'], wait_runs=runs)
         return result

@@ -14,8 +14,9 @@ description:
   - For a task started with C(async) and C(poll=0). Waits on the managed host until the task's job has ended,
     reading its job file there every I(interval) seconds, then returns the job's result exactly as
     C(ansible.builtin.async_status) does (the action plugin runs that module once to collect it).
-  - Two module runs whatever the wait, where an C(async_status) task with C(until) and C(retries) runs a module
-    and a round trip from the controller every C(delay) - on the same CPUs as the job being waited for.
+  - A module run every I(poll) seconds at most, and one to collect, where an C(async_status) task with C(until)
+    and C(retries) runs a module and a round trip from the controller every C(delay) - on the same CPUs as the
+    job being waited for.
   - Fails when there is no such job (like C(async_status)), when the job failed (with its result), or when the
     job has not ended within I(timeout) seconds (C(finished) false; the job goes on).
 author:
@@ -33,6 +34,12 @@ options:
     description: Seconds between two reads of the job's file on the host.
     type: float
     default: 0.5
+  poll:
+    description:
+      - Seconds one wait on the host lasts at most; the action plugin starts another until I(timeout). The
+        connection is never silent for longer (a stateful firewall may drop a connection idle for minutes).
+    type: int
+    default: 60
   async_dir:
     description:
       - Where Ansible keeps the jobs' files on the host. The action plugin sets it from the connection's shell
@@ -77,6 +84,10 @@ waited:
   description: Seconds waited on the host.
   returned: always
   type: float
+wait_runs:
+  description: How many waits on the host (module runs) it took, at most one every I(poll) seconds.
+  returned: always
+  type: int
 '''
 
 import os
@@ -92,6 +103,7 @@ def main():
             jid=dict(type='str', required=True),
             timeout=dict(type='int', required=True),
             interval=dict(type='float', default=0.5),
+            poll=dict(type='int', default=60),
             async_dir=dict(type='path', default='~/.ansible_async'),
         ),
         supports_check_mode=True,

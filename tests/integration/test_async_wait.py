@@ -1,6 +1,7 @@
 """sf_async_wait on this machine (connection local) against Ansible's real async wrapper: a
-background task that ends, one that fails, one still running at the timeout, an unknown job.
-Each wait is one run of the wait module and one of async_status, whatever the wait lasts."""
+background task that ends, one that fails, one still running at the timeout, an unknown job, and
+one waited for in waits of at most a second (poll). A wait is one run of the wait module a poll
+(60 s by default) and one of async_status, however often the job's file is read."""
 import json
 import re
 import textwrap
@@ -28,6 +29,10 @@ PLAY = '''
       sfdeploy.secretflow.sf_async_wait: {jid: "{{ runs.ansible_job_id }}", timeout: 1}
       register: waited_runs
       ignore_errors: true
+    - {name: polled, command: sleep 4, async: 30, poll: 0, register: polled}
+    - name: wait polled
+      sfdeploy.secretflow.sf_async_wait: {jid: "{{ polled.ansible_job_id }}", timeout: 30, poll: 1}
+      register: waited_polled
     - name: wait nothing
       sfdeploy.secretflow.sf_async_wait: {jid: "1.2", timeout: 5}
       register: waited_nothing
@@ -35,7 +40,8 @@ PLAY = '''
     - name: keep
       ansible.builtin.copy:
         dest: "{{ out }}"
-        content: "{{ {'ends': waited_ends, 'fails': waited_fails, 'runs': waited_runs, 'nothing': waited_nothing} | to_json }}"
+        content: "{{ {'ends': waited_ends, 'fails': waited_fails, 'runs': waited_runs, 'polled': waited_polled,
+                      'nothing': waited_nothing} | to_json }}"
         mode: '0600'
 '''
 
@@ -55,8 +61,15 @@ def test_a_background_task_is_waited_for_on_the_host_and_collected_as_async_stat
     assert runs['failed'] is True and runs['finished'] is False, runs
     assert 'has not ended after 1 s' in runs['msg'], runs
     assert nothing['failed'] is True and 'could not find job 1.2' in nothing['msg'], nothing
-    # The waits ran each module once, on the host: a wait of seconds is no loop of module runs.
-    # (-vvv shows each module run as the interpreter's EXEC of its AnsiballZ file.)
-    runs_of = {name: len(re.findall(r"EXEC /bin/sh -c '\S+python\S* \S+/AnsiballZ_%s\.py" % name, proc.stdout))
-               for name in ('sf_async_wait', 'async_status')}
-    assert runs_of == {'sf_async_wait': 4, 'async_status': 2}, runs_of
+    assert got['polled']['finished'] is True and got['polled']['rc'] == 0, got['polled']
+    # Module runs, task by task (-vvv shows each as the interpreter's EXEC of its AnsiballZ file):
+    # a wait of seconds is no loop of module runs, and with poll 1 a run about every second.
+    runs_of = {}
+    for task in re.split(r'^TASK \[', proc.stdout, flags=re.M)[1:]:
+        name = task.split(']', 1)[0]
+        runs_of[name] = tuple(len(re.findall(r"EXEC /bin/sh -c '\S+python\S* \S+/AnsiballZ_%s\.py" % module, task))
+                              for module in ('sf_async_wait', 'async_status'))
+    assert runs_of['wait ends'] == runs_of['wait fails'] == (1, 1), runs_of
+    assert runs_of['wait runs'] == runs_of['wait nothing'] == (1, 0), runs_of
+    assert 3 <= runs_of['wait polled'][0] <= 5 and runs_of['wait polled'][1] == 1, runs_of
+    assert got['polled']['wait_runs'] == runs_of['wait polled'][0] and got['ends']['wait_runs'] == 1, got
