@@ -15,21 +15,23 @@ PLAY = '''
   vars:
     ansible_python_interpreter: "{{ ansible_playbook_python }}"
   tasks:
-    - {name: ends, command: sleep 3, async: 30, poll: 0, register: ends}
-    - {name: fails, command: sh -c 'sleep 1; exit 3', async: 30, poll: 0, register: fails}
-    - {name: runs, command: sleep 20, async: 40, poll: 0, register: runs}
+    # Each job is started right before its wait and lasts seconds more than a launch takes on a
+    # loaded machine (the suite runs this beside the scenarios), so that each wait finds it running.
+    - {name: ends, command: sleep 8, async: 30, poll: 0, register: ends}
     - name: wait ends
       sfdeploy.secretflow.sf_async_wait: {jid: "{{ ends.ansible_job_id }}", timeout: 30}
       register: waited_ends
+    - {name: fails, command: sh -c 'sleep 1; exit 3', async: 30, poll: 0, register: fails}
     - name: wait fails
       sfdeploy.secretflow.sf_async_wait: {jid: "{{ fails.ansible_job_id }}", timeout: 30}
       register: waited_fails
       ignore_errors: true
+    - {name: runs, command: sleep 20, async: 40, poll: 0, register: runs}
     - name: wait runs
       sfdeploy.secretflow.sf_async_wait: {jid: "{{ runs.ansible_job_id }}", timeout: 1}
       register: waited_runs
       ignore_errors: true
-    - {name: polled, command: sleep 4, async: 30, poll: 0, register: polled}
+    - {name: polled, command: sleep 8, async: 30, poll: 0, register: polled}
     - name: wait polled
       sfdeploy.secretflow.sf_async_wait: {jid: "{{ polled.ansible_job_id }}", timeout: 30, poll: 1}
       register: waited_polled
@@ -55,7 +57,8 @@ def test_a_background_task_is_waited_for_on_the_host_and_collected_as_async_stat
     got = json.loads(out.read_text())
     ends, fails, runs, nothing = got['ends'], got['fails'], got['runs'], got['nothing']
     # Collected as async_status gives it: the command's own result.
-    assert ends['finished'] is True and ends['rc'] == 0 and ends['cmd'] == ['sleep', '3'], ends
+    assert ends['finished'] is True and ends['rc'] == 0 and ends['cmd'] == ['sleep', '8'], ends
+    # It was still running when the wait began: the wait waited, on the host.
     assert not ends.get('failed') and ends['waited'] >= 1.0, ends
     assert fails['failed'] is True and fails['finished'] is True and fails['rc'] == 3, fails
     assert runs['failed'] is True and runs['finished'] is False, runs
@@ -71,5 +74,6 @@ def test_a_background_task_is_waited_for_on_the_host_and_collected_as_async_stat
                               for module in ('sf_async_wait', 'async_status'))
     assert runs_of['wait ends'] == runs_of['wait fails'] == (1, 1), runs_of
     assert runs_of['wait runs'] == runs_of['wait nothing'] == (1, 0), runs_of
-    assert 3 <= runs_of['wait polled'][0] <= 5 and runs_of['wait polled'][1] == 1, runs_of
+    assert got['polled']['waited'] >= 1.0, got['polled']
+    assert 2 <= runs_of['wait polled'][0] <= 9 and runs_of['wait polled'][1] == 1, runs_of
     assert got['polled']['wait_runs'] == runs_of['wait polled'][0] and got['ends']['wait_runs'] == 1, got
