@@ -39,13 +39,12 @@ class ActionModule(ActionBase):
             runs, seconds = runs + 1, seconds + waited.get('waited', 0.0)
             if waited.get('failed') or waited.get('finished') or time.monotonic() >= deadline:
                 break
-        waited.update(waited=round(seconds, 1), wait_runs=runs)
+        progress = dict(waited=round(seconds, 1), wait_runs=runs)
         if waited.get('failed') or not waited.get('finished'):
-            result.update(waited, failed=True, started=True, finished=False)
+            result.update(waited, failed=True, started=True, finished=False, **progress)
             result.setdefault('msg', 'job %s has not ended after %s s (it goes on)' % (jid, args['timeout']))
             return result
         collected = self._execute_module(module_name='ansible.legacy.async_status', task_vars=task_vars,
                                          module_args=dict(jid=jid, _async_dir=async_dir))
-        result.update(collected, ansible_job_id=jid, started=True, finished=bool(collected.get('finished')))
-        result.update(waited=waited['waited'], wait_runs=runs)
+        result.update(collected, ansible_job_id=jid, started=True, finished=bool(collected.get('finished')), **progress)
         return result

@@ -172,14 +172,14 @@ class Node(object):
         real run carries out and that check mode and C(start_due) only report. Under systemd,
         whether the node runs is read from I(state) (the unit's, read now when not given)."""
         if self.systemd:
-            unit = '%s.service' % self.service
             state = self.systemd_state() if state is None else state
             running = state.get('ActiveState') in RUNNING
+        verb = 'start' if not running else 'restart' if restart else None
+        if self.systemd:
+            unit = '%s.service' % self.service
             steps = [['systemctl', 'enable', unit]] if state.get('UnitFileState') != 'enabled' else []
-            verb = 'start' if not running else 'restart' if restart else None
             steps += [['systemctl', verb, unit]] if verb else []
         else:
-            verb = 'start' if not running else 'restart' if restart else None
             steps = [[self.nodectl, verb, self.dir]] if verb else []
         return steps, ACTIONS[verb] if verb else ('enabled' if steps else 'none')
 
