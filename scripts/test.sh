@@ -294,6 +294,21 @@ for chain in "${CHAINS[@]}"; do
   cat "$OUT/${chain%%:*}.log"
 done
 finish_scenarios
+# why LOG: why a check or scenario failed, in a few lines: a scenario's log ends with its
+# destroy, so pytest's own summary (each failed test and its assertion's first lines) comes
+# first, then the log's last lines.
+why() {
+  local plain
+  plain=$(sed 's/\x1b\[[0-9;]*m//g' "$1")
+  if grep -q 'short test summary info' <<<"$plain"; then
+    echo "--- pytest's failed tests:"
+    sed -n '/short test summary info/,/ in [0-9.]*s/p' <<<"$plain" | head -n 40
+    echo "--- their assertions (pytest's E lines):"
+    grep -E '^[^a-zA-Z]*E  ' <<<"$plain" | cut -c 1-240 | head -n 60
+  fi
+  echo "--- the last lines of its output:"
+  tail -n 40 <<<"$plain"
+}
 passed=$(grep -c ' passed$' "$OUT/outcomes")
 failures=()
 while read -r name outcome; do
@@ -303,8 +318,8 @@ for name in "${failures[@]}"; do
   log="$OUT/$name"
   [[ $name == molecule-* ]] && log="$LOGS/${name#molecule-}.log"
   [ -s "$log" ] || continue
-  echo; echo "=== $name failed; the last lines of its output:"
-  tail -n 40 "$log"
+  echo; echo "=== $name failed"
+  why "$log"
 done
 rm -rf "$LOGS" "$TARBALL_DIR" "$OUT"
 
