@@ -19,7 +19,8 @@ from ansible.plugins.action import ActionBase
 
 MODULE = 'sfdeploy.secretflow.sf_async_wait'
 SPEC = dict(jid=dict(type='str', required=True), timeout=dict(type='int', required=True),
-            interval=dict(type='float', default=0.5), poll=dict(type='int', default=60))
+            interval=dict(type='float', default=0.5), poll=dict(type='int', default=60),
+            appear=dict(type='float', default=30))
 
 
 class ActionModule(ActionBase):
@@ -30,12 +31,17 @@ class ActionModule(ActionBase):
         jid = args['jid']
         # As ansible.builtin.async_status finds it (its action plugin).
         async_dir = self._remote_expand_user(self.get_shell_option('async_dir', default='~/.ansible_async'))
-        deadline = time.monotonic() + args['timeout']
+        began = time.monotonic()
+        deadline = began + args['timeout']
+        # The job's file may appear late (the module's appear); counted from the first run.
+        appear_by = began + min(args['appear'], args['timeout'])
         runs, seconds = 0, 0.0
         while True:
-            remaining = max(int(deadline - time.monotonic() + 0.999), 0)
+            now = time.monotonic()
+            remaining = max(int(deadline - now + 0.999), 0)
             waited = self._execute_module(module_name=MODULE, task_vars=task_vars, module_args=dict(
-                jid=jid, timeout=min(remaining, max(args['poll'], 1)), interval=args['interval'], async_dir=async_dir))
+                jid=jid, timeout=min(remaining, max(args['poll'], 1)), interval=args['interval'],
+                appear=round(max(appear_by - now, 0.0), 1), async_dir=async_dir))
             runs, seconds = runs + 1, seconds + waited.get('waited', 0.0)
             if waited.get('failed') or waited.get('finished') or time.monotonic() >= deadline:
                 break

@@ -19,8 +19,8 @@ import time
 
 
 def ended(path):
-    """Whether the job whose file is ``path`` has ended. Raises OSError when there is no such file
-    (no such job, or its file was removed)."""
+    """Whether the job whose file is ``path`` has ended. Raises FileNotFoundError when there is no
+    such file (not written yet, no such job, or its file was removed)."""
     with open(path) as f:
         text = f.read()
     try:
@@ -31,12 +31,26 @@ def ended(path):
     return not (isinstance(data, dict) and 'started' in data)
 
 
-def wait(path, timeout, interval=0.5, clock=time.monotonic, sleep=time.sleep):
+# Ansible's async wrapper reports a job started once the job has written its file, or after 2.5 s
+# whatever happened (its comment: "should be long enough for worst loaded environment in
+# practice"); on a loaded host the file can come later. A missing file means "no such job" only
+# after this long.
+APPEAR_SECONDS = 30
+
+
+def wait(path, timeout, interval=0.5, appear=APPEAR_SECONDS, clock=time.monotonic, sleep=time.sleep):
     """Read the job's file every ``interval`` seconds until the job has ended (True) or ``timeout``
-    seconds have passed (False). Raises OSError as ``ended`` does."""
-    deadline = clock() + timeout
-    while not ended(path):
+    seconds have passed (False). A file still missing ``appear`` seconds after the start raises
+    FileNotFoundError (at once with ``appear`` 0); another error reading it raises OSError at once."""
+    began = clock()
+    deadline = began + timeout
+    while True:
+        try:
+            if ended(path):
+                return True
+        except FileNotFoundError:
+            if clock() >= began + appear:
+                raise
         if clock() >= deadline:
             return False
         sleep(min(interval, max(deadline - clock(), 0)))
-    return True

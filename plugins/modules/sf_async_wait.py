@@ -17,8 +17,9 @@ description:
   - A module run every I(poll) seconds at most, and one to collect, where an C(async_status) task with C(until)
     and C(retries) runs a module and a round trip from the controller every C(delay) - on the same CPUs as the
     job being waited for.
-  - Fails when there is no such job (like C(async_status)), when the job failed (with its result), or when the
-    job has not ended within I(timeout) seconds (C(finished) false; the job goes on).
+  - Fails when there is no such job (like C(async_status); its file has not appeared within I(appear) seconds),
+    when the job failed (with its result), or when the job has not ended within I(timeout) seconds
+    (C(finished) false; the job goes on).
 author:
   - sfdeploy contributors (@sfdeploy)
 options:
@@ -40,6 +41,14 @@ options:
         connection is never silent for longer (a stateful firewall may drop a connection idle for minutes).
     type: int
     default: 60
+  appear:
+    description:
+      - Seconds the job's file may still be missing before the job counts as unknown (the action plugin
+        counts them from the wait's start, across its runs; at most I(timeout)). Ansible's async wrapper
+        reports a job as started after 2.5 s at most, even if the job has not written its file yet, as
+        on a loaded host.
+    type: float
+    default: 30
   async_dir:
     description:
       - Where Ansible keeps the jobs' files on the host. The action plugin sets it from the connection's shell
@@ -104,6 +113,7 @@ def main():
             timeout=dict(type='int', required=True),
             interval=dict(type='float', default=0.5),
             poll=dict(type='int', default=60),
+            appear=dict(type='float', default=30),
             async_dir=dict(type='path', default='~/.ansible_async'),
         ),
         supports_check_mode=True,
@@ -112,7 +122,10 @@ def main():
     path = os.path.join(module.params['async_dir'], jid)
     began = time.monotonic()
     try:
-        finished = wait(path, module.params['timeout'], max(module.params['interval'], 0.05))
+        finished = wait(path, module.params['timeout'], max(module.params['interval'], 0.05), module.params['appear'])
+    except FileNotFoundError:
+        module.fail_json(msg='could not find job %s (no file %s after %s s)' % (jid, path, module.params['appear']),
+                         ansible_job_id=jid, started=True, finished=True)
     except OSError as e:
         module.fail_json(msg='could not find job %s (%s)' % (jid, e), ansible_job_id=jid, started=True, finished=True)
     module.exit_json(changed=False, finished=finished, waited=round(time.monotonic() - began, 1), ansible_job_id=jid)

@@ -35,6 +35,19 @@ PLAY = '''
     - name: wait polled
       sfdeploy.secretflow.sf_async_wait: {jid: "{{ polled.ansible_job_id }}", timeout: 30, poll: 1}
       register: waited_polled
+    # A job whose file appears 3 s after the wait began, as a loaded host's async wrapper can
+    # leave it (it returns after 2.5 s at most), waited for in runs of 1 s (poll): the grace for
+    # the file spans the wait's runs.
+    - name: late
+      ansible.builtin.shell: >-
+        rm -f {{ dir }}/late.1; (sleep 3; echo '{"started": 1, "finished": 0}' > {{ dir }}/late.1.tmp; mv {{ dir }}/late.1.tmp {{ dir }}/late.1;
+        sleep 2; echo '{"rc": 0, "late": true}' > {{ dir }}/late.1.tmp; mv {{ dir }}/late.1.tmp {{ dir }}/late.1)
+        >/dev/null 2>&1 &
+      vars:
+        dir: "{{ lookup('env', 'HOME') }}/.ansible_async"
+    - name: wait late
+      sfdeploy.secretflow.sf_async_wait: {jid: late.1, timeout: 30, poll: 1}
+      register: waited_late
     - name: wait nothing
       sfdeploy.secretflow.sf_async_wait: {jid: "1.2", timeout: 5}
       register: waited_nothing
@@ -43,7 +56,7 @@ PLAY = '''
       ansible.builtin.copy:
         dest: "{{ out }}"
         content: "{{ {'ends': waited_ends, 'fails': waited_fails, 'runs': waited_runs, 'polled': waited_polled,
-                      'nothing': waited_nothing} | to_json }}"
+                      'nothing': waited_nothing, 'late': waited_late} | to_json }}"
         mode: '0600'
 '''
 
@@ -63,7 +76,13 @@ def test_a_background_task_is_waited_for_on_the_host_and_collected_as_async_stat
     assert fails['failed'] is True and fails['finished'] is True and fails['rc'] == 3, fails
     assert runs['failed'] is True and runs['finished'] is False, runs
     assert 'has not ended after 1 s' in runs['msg'], runs
-    assert nothing['failed'] is True and 'could not find job 1.2' in nothing['msg'], nothing
+    # An unknown job: its file is waited for as long as the wait's timeout (5 s here, below appear's
+    # 30 s), as a job's file may come after the async wrapper has returned on a loaded host.
+    assert nothing['failed'] is True and 'could not find job 1.2 (no file' in nothing['msg'], nothing
+    assert 'after 5.0 s' in nothing['msg'], nothing
+    late = got['late']
+    assert late['finished'] is True and late['late'] is True and late['waited'] >= 4.0, late
+    assert late['wait_runs'] >= 4, late
     assert got['polled']['finished'] is True and got['polled']['rc'] == 0, got['polled']
     # Module runs, task by task (-vvv shows each as the interpreter's EXEC of its AnsiballZ file):
     # a wait of seconds is no loop of module runs, and with poll 1 a run about every second.
