@@ -364,10 +364,19 @@ def _shutdown(sf, spec, result):
 # the planned start (start_at) whichever comes first, the listener closes and sf.init begins.
 # The planned start alone left each driver idle for whatever remained of job_start_margin after its
 # import; the barrier ends that wait once the last party is ready. A peer whose RayFed already
-# answers (it began, at its planned start) counts as ready: its port accepts without the greeting.
+# answers (it began, at its planned start) counts as ready: its port accepts and stays silent
+# (gRPC waits for its client) for BARRIER_SILENCE_SECONDS. A driver's barrier greets at once, but
+# a loaded host's can take longer than half a second to accept; read as RayFed (the wait was half
+# a second), that peer was never greeted back, and once this driver's listener had closed it
+# waited for its planned start (seen in a unit run on this loaded machine: 59 s after the others).
+# A port that closes or resets the connection without the greeting (a listener closing) does not
+# count. The listener is shut down as soon as the wait ends: its accept's timeout held every start
+# up to 0.2 s more (measured in the production scenario: the three drivers began together, 0.20 s
+# after the last was ready; 0.00-0.13 s in unit runs now).
 BARRIER_GREETING = 'sfdeploy-ready'
 BARRIER_POLL_SECONDS = 0.05
 BARRIER_TALK_SECONDS = 0.5
+BARRIER_SILENCE_SECONDS = 2.0
 
 
 def _host_port(endpoint):
@@ -375,8 +384,10 @@ def _host_port(endpoint):
     return host.strip('[]'), int(port)
 
 
-def _greeted(conn, job, peers):
-    """The peer that greeted on conn (its greeting line, read until it stops talking), or None."""
+def _greeting(conn, job, peers):
+    """What the other side of conn said: (its party, 'greeted') for a peer's greeting for this job;
+    (None, 'silent') when it said nothing within conn's timeout and kept the connection open (RayFed
+    listens there); (None, 'closed') when it closed or reset it first, or said anything else."""
     data = b''
     try:
         while len(data) < 256 and not data.endswith(b'\n'):
@@ -384,12 +395,15 @@ def _greeted(conn, job, peers):
             if not chunk:
                 break
             data += chunk
+    except socket.timeout:
+        if not data:
+            return None, 'silent'
     except OSError:
-        return None
+        pass
     words = data.decode('ascii', 'replace').split()
     if len(words) == 3 and words[0] == BARRIER_GREETING and words[1] == job and words[2] in peers:
-        return words[2]
-    return None
+        return words[2], 'greeted'
+    return None, 'closed'
 
 
 def wait_for_parties(barrier, start_at):
@@ -407,12 +421,12 @@ def wait_for_parties(barrier, start_at):
 
     def answer(conn):
         with conn:
-            conn.settimeout(BARRIER_TALK_SECONDS)
+            conn.settimeout(BARRIER_SILENCE_SECONDS)
             try:
                 conn.sendall(greeting)
             except OSError:
                 return
-            party = _greeted(conn, job, peers)
+            party, _said = _greeting(conn, job, peers)
             if party:
                 mark(party)
 
@@ -430,15 +444,18 @@ def wait_for_parties(barrier, start_at):
         while not stop.is_set() and party not in ready:
             try:
                 with socket.create_connection(_host_port(endpoint), timeout=BARRIER_TALK_SECONDS) as conn:
-                    conn.settimeout(BARRIER_TALK_SECONDS)
-                    if _greeted(conn, job, {party: endpoint}) == party:
+                    conn.settimeout(BARRIER_SILENCE_SECONDS)
+                    said, how = _greeting(conn, job, {party: endpoint})
+                    if said == party:
                         conn.sendall(greeting)
                         conn.shutdown(socket.SHUT_WR)  # this side closes first (TIME_WAIT here, not on the port)
-                    # Accepted without the greeting: its RayFed listens, its sf.init began.
-                    mark(party)
-                    return
+                    if how != 'closed':
+                        # Greeted, or accepted in silence: its RayFed listens, its sf.init began.
+                        mark(party)
+                        return
             except OSError:
-                stop.wait(BARRIER_POLL_SECONDS)
+                pass
+            stop.wait(BARRIER_POLL_SECONDS)
 
     server = None
     host, port = _host_port(barrier['listen'])
@@ -467,7 +484,11 @@ def wait_for_parties(barrier, start_at):
     finally:
         stop.set()
         if server_thread:
-            server_thread.join(BARRIER_TALK_SECONDS * 2)  # its accept wakes every 0.2 s
+            try:  # wakes its accept now (Linux), instead of at its timeout
+                server.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            server_thread.join(BARRIER_TALK_SECONDS * 2)
             server.close()  # sf.init binds the port next
     with lock:
         found = sorted(ready)

@@ -103,3 +103,65 @@ def test_a_greeting_for_another_job_or_from_a_stranger_counts_for_nothing():
     thread.join(10)
     assert said == [b'sfdeploy-ready demo alice\n'] * 3, said
     assert out['alice'][2] == [] and out['alice'][1] >= start_at, out
+
+
+def fake_peer(behaviour):
+    """A listening socket on the loopback whose accepted connections are handed to behaviour
+    (in a thread); returns (port, stop)."""
+    server = socket.socket()
+    server.bind(('127.0.0.1', 0))
+    server.listen(8)
+    server.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve():
+        with server:
+            while not stop.is_set():
+                try:
+                    conn, _unused = server.accept()
+                except socket.timeout:
+                    continue
+                threading.Thread(target=behaviour, args=(conn,), daemon=True).start()
+    threading.Thread(target=serve, daemon=True).start()
+    return server.getsockname()[1], stop
+
+
+def test_a_peer_whose_barrier_greets_late_is_greeted_back_not_taken_for_rayfed():
+    """A loaded host's driver greets a second late: it still learns that alice is ready (alice
+    greets it back), where a wait of half a second took its silence for RayFed, left it
+    ungreeted, and it waited for its planned start."""
+    heard = []
+
+    def slow_barrier(conn):
+        with conn:
+            time.sleep(1.0)
+            conn.sendall(b'sfdeploy-ready demo bob\n')
+            conn.settimeout(3)
+            heard.append(conn.recv(256))
+    port, stop = fake_peer(slow_barrier)
+    try:
+        ports = {'alice': free_ports(1)[0], 'bob': port}
+        start_at = time.time() + 20
+        assert job_runner.wait_for_parties(barriers(ports)['alice'], start_at) == ['bob']
+        for _attempt in range(40):
+            if heard:
+                break
+            time.sleep(0.05)
+        assert heard == [b'sfdeploy-ready demo alice\n']
+    finally:
+        stop.set()
+
+
+def test_a_port_that_closes_without_the_greeting_is_not_a_ready_peer():
+    """A listener that closes (a peer's barrier ending) or a service that hangs up is not a peer
+    whose sf.init began: alice waits for the planned start."""
+    def hang_up(conn):
+        conn.close()
+    port, stop = fake_peer(hang_up)
+    try:
+        ports = {'alice': free_ports(1)[0], 'bob': port}
+        start_at = time.time() + 2
+        assert job_runner.wait_for_parties(barriers(ports)['alice'], start_at) == []
+        assert time.time() >= start_at
+    finally:
+        stop.set()
