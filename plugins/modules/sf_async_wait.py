@@ -125,7 +125,7 @@ def main():
         finished = wait(path, module.params['timeout'], max(module.params['interval'], 0.05), module.params['appear'])
     except FileNotFoundError:
         module.fail_json(msg='could not find job %s (no file %s after %s s)' % (jid, path, module.params['appear']),
-                         ansible_job_id=jid, started=True, finished=True)
+                         ansible_job_id=jid, started=True, finished=True, waited=round(time.monotonic() - began, 1))
     except OSError as e:
         module.fail_json(msg='could not find job %s (%s)' % (jid, e), ansible_job_id=jid, started=True, finished=True)
     module.exit_json(changed=False, finished=finished, waited=round(time.monotonic() - began, 1), ansible_job_id=jid)

@@ -82,7 +82,7 @@ def test_a_background_task_is_waited_for_on_the_host_and_collected_as_async_stat
     # An unknown job: its file is waited for as long as the wait's timeout (5 s here, below appear's
     # 30 s), as a job's file may come after the async wrapper has returned on a loaded host.
     assert nothing['failed'] is True and 'could not find job 1.2 (no file' in nothing['msg'], nothing
-    assert 'after 5.0 s' in nothing['msg'], nothing
+    assert nothing['waited'] >= 4.5 and nothing['wait_runs'] == 1, nothing
     late = got['late']
     # The file was missing for the whole first run (1 s): a wait without the grace failed there, and
     # the next run waited for it with what was left of the grace.
