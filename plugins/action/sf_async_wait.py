@@ -16,18 +16,16 @@ from __future__ import annotations
 import time
 
 from ansible.plugins.action import ActionBase
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.async_job import ARGUMENT_SPEC
 
 MODULE = 'sfdeploy.secretflow.sf_async_wait'
-SPEC = dict(jid=dict(type='str', required=True), timeout=dict(type='int', required=True),
-            interval=dict(type='float', default=0.5), poll=dict(type='int', default=60),
-            appear=dict(type='float', default=30))
 
 
 class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        _validated, args = self.validate_argument_spec(argument_spec=SPEC)
+        _validated, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         jid = args['jid']
         # As ansible.builtin.async_status finds it (its action plugin).
         async_dir = self._remote_expand_user(self.get_shell_option('async_dir', default='~/.ansible_async'))

@@ -37,6 +37,16 @@ def ended(path):
 # after this long.
 APPEAR_SECONDS = 30
 
+# sf_async_wait's options, for its module and its action plugin (the module adds async_dir, which
+# the action plugin sets from the connection).
+ARGUMENT_SPEC = dict(
+    jid=dict(type='str', required=True),
+    timeout=dict(type='int', required=True),
+    interval=dict(type='float', default=0.5),
+    poll=dict(type='int', default=60),
+    appear=dict(type='float', default=APPEAR_SECONDS),
+)
+
 
 def wait(path, timeout, interval=0.5, appear=APPEAR_SECONDS, clock=time.monotonic, sleep=time.sleep):
     """Read the job's file every ``interval`` seconds until the job has ended (True) or ``timeout``

@@ -103,19 +103,12 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sfdeploy.secretflow.plugins.module_utils.async_job import wait
+from ansible_collections.sfdeploy.secretflow.plugins.module_utils.async_job import ARGUMENT_SPEC, wait
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            jid=dict(type='str', required=True),
-            timeout=dict(type='int', required=True),
-            interval=dict(type='float', default=0.5),
-            poll=dict(type='int', default=60),
-            appear=dict(type='float', default=30),
-            async_dir=dict(type='path', default='~/.ansible_async'),
-        ),
+        argument_spec=dict(ARGUMENT_SPEC, async_dir=dict(type='path', default='~/.ansible_async')),
         supports_check_mode=True,
     )
     jid = module.params['jid']
